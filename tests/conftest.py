@@ -1,0 +1,38 @@
+import pytest
+
+from accounts.roles import Role
+from tests.factories import CentreFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager(settings):
+    # Unit and view tests run tasks in-process; tests about Celery start a real worker instead.
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture
+def centre_a(db):
+    return CentreFactory(code="ctra", name="Centre A")
+
+
+@pytest.fixture
+def centre_b(db):
+    return CentreFactory(code="ctrb", name="Centre B")
+
+
+@pytest.fixture
+def personas(db, centre_a, centre_b):
+    """Named users for access tests: one per role, and a centre user at each of two centres."""
+    return {
+        "centre_a": UserFactory(username="centre_a", role=Role.CENTRE_USER, centre=centre_a),
+        "centre_b": UserFactory(username="centre_b", role=Role.CENTRE_USER, centre=centre_b),
+        "physician": UserFactory(username="physician", role=Role.PANEL_PHYSICIAN),
+        "pharmacist": UserFactory(username="pharmacist", role=Role.PANEL_PHARMACIST),
+        "ops": UserFactory(username="ops", role=Role.OPS_MANAGER),
+        "admin": UserFactory(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True),
+        "analyst": UserFactory(username="analyst", role=Role.ANALYST),
+    }
