@@ -1,0 +1,57 @@
+"""Playwright driving Debian's Chromium against the live test server."""
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Playwright's sync API runs an event loop in this thread; the ORM calls made by fixtures in the
+# same thread are still synchronous, so Django's async-safety guard does not apply here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _chromium_available() -> bool:
+    return os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not _chromium_available():
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium); CI requires it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """A fresh browser context per user: each person has their own cookies."""
+    contexts = []
+
+    def make(username=None, password="a-long-test-password"):
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        if username:
+            page.goto("/accounts/login/")
+            page.get_by_label("Username").fill(username)
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
