@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
 PER_KG = "per_kg"
@@ -62,6 +62,9 @@ class DoseRuleSpec:
         if isinstance(rule, cls):
             return rule
         values = {f.name: getattr(rule, f.name, f.default) for f in fields(cls)}
+        missing = [name for name, value in values.items() if value is MISSING]
+        if missing:
+            raise DoseRuleError(f"{rule!r} is not a dose rule: it has no {', '.join(missing)}.")
         for name in ("indication_label", "notes", "source"):
             values[name] = values[name] or ""
         return cls(**values)

@@ -180,6 +180,11 @@ def test_rule_like_objects_are_read_by_attribute():
     assert result.rule == DoseRuleSpec("MM", "flat", 260 * M, 500 * M, source="Abecma SmPC")
 
 
+def test_object_without_the_rule_fields_is_refused():
+    with pytest.raises(DoseRuleError, match="has no basis, min_dose, max_dose"):
+        select_rule([SimpleNamespace(indication="MM")], "MM", 70)
+
+
 def test_max_total_dose_caps_a_rule_without_weight_cap():
     rule = DoseRuleSpec("LBCL", "per_kg", 1 * M, 2 * M, max_total_dose=1.5e8)
     assert dose_range(rule, 90) == (0.9e8, 1.5e8, 90)
