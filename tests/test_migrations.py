@@ -13,7 +13,8 @@ def test_models_and_migrations_agree():
     assert "No changes detected" in out.getvalue()
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback restores the seeded products for the tests that run after this one.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_every_app_migrates_from_empty_and_back():
     executor = MigrationExecutor(connection)
     apps = ["analytics", "cases"]
