@@ -1,0 +1,49 @@
+"""python manage.py seed_demo [--seed S] [--size N] [--reset] [--if-empty] [--logins-json PATH]"""
+
+import json
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cases.demo import demo_logins, registry_is_empty, registry_reset, registry_seed
+from cases.demo.design import DEFAULT_SIZE
+from cases.errors import DomainError
+
+
+class Command(BaseCommand):
+    help = ("Load the demo registry shaped like the UK OOS CAR-T panel paper (981 LBCL cases by default, "
+            "plus a few dozen of other products) and the demo accounts.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seed", type=int, default=2025, help="random seed (same seed and size, same data)")
+        parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="number of LBCL cases (default 981)")
+        parser.add_argument("--reset", action="store_true", help="empty the registry first")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when the registry holds cases")
+        parser.add_argument("--logins-json", type=Path, help="write the demo accounts to this JSON file")
+
+    def handle(self, *args, seed, size, reset, if_empty, logins_json, **options):
+        if if_empty and not reset and not registry_is_empty():
+            self.stdout.write("The registry already holds cases; nothing loaded (--if-empty).")
+            return
+        started = time.perf_counter()
+        try:
+            if reset:
+                registry_reset()
+            counts = registry_seed(seed=seed, size=size)
+        except DomainError as error:
+            raise CommandError(error.message) from error
+        elapsed = time.perf_counter() - started
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo registry loaded in {elapsed:.1f} s (seed {seed}): {counts['cases_case']} cases "
+            f"({counts['lbcl_paper_cohort']} LBCL of the paper's cohort, {counts['other_cases']} others), "
+            f"{counts['cases_manufacturingattempt']} manufacturing attempts, {counts['matched_pairs']} matched pairs."))
+        logins = demo_logins()
+        if logins_json:
+            logins_json.write_text(json.dumps(logins, indent=2) + "\n", encoding="utf-8")
+            self.stdout.write(f"Demo logins written to {logins_json}.")
+        if settings.DEMO_MODE:
+            self.stdout.write(f"Demo logins (password for all: {logins[0]['password']}):")
+            for login in logins:
+                self.stdout.write(f"  {login['username']:<14} {login['role']:<17} {login['centre'] or '-'}")
