@@ -149,7 +149,7 @@ def _counts(apps):
                  for name in ("Product", "DoseRule", "ReleaseParameter", "FailureReason"))
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_seed_migration_reverses_and_reapplies():
     # Does not assume the seed is present at the start: an earlier transactional test's flush
     # may have emptied the tables. Unapplying then reapplying must end with the full seed either way.
