@@ -79,9 +79,14 @@ def registry_reset(*, actor=None) -> dict[str, int]:
     counts = {model._meta.label_lower: model._base_manager.count() for model in tables}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Deferred foreign-key checks still queued in this transaction (a load just before)
+            # would block TRUNCATE: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             # One TRUNCATE over the closure: fast at 100k cases, and it fails loudly if a table
             # outside the closure still points at a registry row.
             cursor.execute("TRUNCATE " + ", ".join(f'"{t._meta.db_table}"' for t in tables))
+            # Back to Django's default, so a load in the same transaction may write in any order.
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         else:
             for model in reversed(tables):
                 cursor.execute(f'DELETE FROM "{model._meta.db_table}"')  # noqa: S608 - own table names

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from cases.demo import demo_logins, registry_is_empty, registry_reset, registry_seed
 from cases.demo.design import DEFAULT_SIZE
@@ -29,9 +30,11 @@ class Command(BaseCommand):
             return
         started = time.perf_counter()
         try:
-            if reset:
-                registry_reset()
-            counts = registry_seed(seed=seed, size=size)
+            # Reset and load in one transaction: a failed load leaves the old registry in place.
+            with transaction.atomic():
+                if reset:
+                    registry_reset()
+                counts = registry_seed(seed=seed, size=size)
         except DomainError as error:
             raise CommandError(error.message) from error
         elapsed = time.perf_counter() - started
