@@ -16,6 +16,10 @@ from functools import cache
 import numpy as np
 from scipy.special import gammaln
 
+# Live partial sums allowed at one column before giving up (about 100 MB of arrays); beyond it
+# the caller falls back to chi-square rather than exhausting memory.
+MAX_LIVE_PARTIAL_SUMS = 3_000_000
+
 # R compares table probabilities with a relative tolerance of 1e-7 (fisher.test's relErr).
 _LOG_TOL = 1e-7
 
@@ -49,8 +53,15 @@ def _max_fill(total, caps, lf):
     return value
 
 
-def fisher_exact_rxc(table):
-    """Two-sided exact p-value of an r x c table of counts (no empty row or column)."""
+class TableTooLarge(Exception):
+    """The enumeration would need more than MAX_LIVE_PARTIAL_SUMS partial sums at one column."""
+
+
+def fisher_exact_rxc(table, max_live=MAX_LIVE_PARTIAL_SUMS):
+    """Two-sided exact p-value of an r x c table of counts (no empty row or column).
+
+    Raises TableTooLarge when the network outgrows max_live (wide tables near 200 cases).
+    """
     t = np.asarray(table, dtype=np.int64)
     if t.shape[0] > t.shape[1]:
         t = t.T  # fewer rows = smaller node state
@@ -98,6 +109,7 @@ def fisher_exact_rxc(table):
     level = {tuple(sorted(rows)): [(np.zeros(1), np.ones(1))]}
     for j in range(ncol):
         following = defaultdict(list)
+        live = 0
         for remaining, parts in level.items():
             q = np.concatenate([part[0] for part in parts])
             count = np.concatenate([part[1] for part in parts])
@@ -114,7 +126,11 @@ def fisher_exact_rxc(table):
             if not open_.any():
                 continue
             q, count = q[open_], count[open_]
-            for (new_remaining, q_col), ways in column_fills(cols[j], remaining):
+            fills = column_fills(cols[j], remaining)
+            live += q.size * len(fills)
+            if live > max_live:
+                raise TableTooLarge(f"more than {max_live} partial sums at column {j + 1}")
+            for (new_remaining, q_col), ways in fills:
                 following[new_remaining].append((q + q_col, count * ways))
         level = following
     return min(p, 1.0)

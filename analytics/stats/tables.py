@@ -5,7 +5,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from .fisher_exact import fisher_exact_rxc
+from .fisher_exact import TableTooLarge, fisher_exact_rxc
 
 _Z975 = stats.norm.ppf(0.975)
 # CONTRACT.md: exact r x c enumeration only up to this many cases, Pearson chi-square above.
@@ -39,7 +39,8 @@ def fisher(table):
 
     2x2, or r x c with at most 200 cases: exact (R fisher.test), method "fisher". Larger r x c:
     Pearson chi-square without continuity correction (R chisq.test(correct=FALSE)), method "chisq".
-    Fewer than two non-empty rows or columns: nothing to test, p None.
+    Fewer than two non-empty rows or columns: nothing to test, p None. An r x c table too wide for
+    the exact enumeration's memory budget also falls back to the chi-square (method says so).
     """
     t = drop_empty(table)
     if t.shape[0] < 2 or t.shape[1] < 2:
@@ -47,7 +48,12 @@ def fisher(table):
     if t.shape == (2, 2):
         return {"method": "fisher", "p": float(stats.fisher_exact(t).pvalue)}
     if t.sum() <= EXACT_RXC_MAX_CASES:
-        return {"method": "fisher", "p": fisher_exact_rxc(t)}
+        try:
+            return {"method": "fisher", "p": fisher_exact_rxc(t)}
+        except TableTooLarge:
+            # Wide tables near the limit (e.g. 3x5 with ~200 cases) would take minutes and gigabytes;
+            # the method field tells the reader the chi-square was used instead.
+            pass
     return {"method": "chisq", "p": float(stats.chi2_contingency(t, correction=False).pvalue)}
 
 

@@ -142,6 +142,15 @@ def test_fisher_switches_to_chisq_above_200_cases_only_for_rxc():
     assert stats.fisher([[3, 0], [0, 0]]) == {"method": "fisher", "p": None}
 
 
+def test_fisher_rxc_is_symmetric_in_orientation_and_bounded_in_memory():
+    from analytics.stats.fisher_exact import TableTooLarge, fisher_exact_rxc
+
+    t = _tables()["three_by_four"]
+    assert math.isclose(fisher_exact_rxc(t.T), EXPECTED["fisher"]["three_by_four"]["p"], rel_tol=1e-9)
+    with pytest.raises(TableTooLarge):
+        fisher_exact_rxc(t, max_live=10)
+
+
 @pytest.mark.parametrize("name", list(EXPECTED["binomial"]))
 def test_binomial_rate_matches_r(name):
     row = pd.read_csv(REF / "binomial.csv").set_index("name").loc[name]
