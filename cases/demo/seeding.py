@@ -18,7 +18,7 @@ from audit.services import audit_log
 from cases import models as m
 from cases.demo import design as d
 from cases.demo import rows as r
-from cases.demo.writer import TableWriter
+from cases.demo.writer import BulkForeignKeys, TableWriter
 from cases.errors import DomainError
 
 DEMO_PASSWORD = "demo-panel-2026"
@@ -292,11 +292,12 @@ def registry_seed(*, seed: int, size: int = d.DEFAULT_SIZE, actor=None) -> dict:
     writers = _Writers()
     local_numbers: Counter = Counter()
     case_ids = []
-    for index, case in enumerate(plan):
-        local_numbers[case.centre] += 1
-        case_ids.append(_write_case(rng, writers, case, index, local_numbers[case.centre], ctx))
-    for writer in writers.all():
-        writer.flush()
+    with BulkForeignKeys([w.model for w in writers.all()]):
+        for index, case in enumerate(plan):
+            local_numbers[case.centre] += 1
+            case_ids.append(_write_case(rng, writers, case, index, local_numbers[case.centre], ctx))
+        for writer in writers.all():
+            writer.flush()
     MatchedControlSet.objects.filter(is_current=True).update(is_current=False)
     control_set = MatchedControlSet.objects.create(
         seed=seed, is_current=True, created_by=actor if getattr(actor, "pk", None) else None,

@@ -89,3 +89,41 @@ def _portable(value):
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+class BulkForeignKeys:
+    """On PostgreSQL, check the foreign keys of freshly loaded tables once, at the end of the load.
+
+    Row-by-row foreign-key triggers cost as much as the load itself at a million rows; dropping
+    the constraints and adding them back validates every row with one join per constraint. All
+    inside the caller's transaction, so a failure leaves the constraints as they were.
+    """
+
+    def __init__(self, models_: Sequence[type[models.Model]]):
+        self.tables = [model._meta.db_table for model in models_]
+        self.constraints: list[tuple[str, str, str]] = []
+
+    def __enter__(self):
+        if connection.vendor != "postgresql":
+            return self
+        with connection.cursor() as cursor:
+            # ALTER TABLE refuses tables with deferred checks still queued: run those first.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s)", [self.tables])
+            self.constraints = cursor.fetchall()
+            for table, name, _ in self.constraints:
+                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None or not self.constraints:
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for table, name, definition in self.constraints:
+                cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        return False
