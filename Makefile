@@ -27,7 +27,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
-	$(PY) -m pytest tests/benchmarks -p no:xdist -s $(PYTEST_ARGS)
+	BENCH=1 $(PY) -m pytest tests/benchmarks -p no:xdist -s $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
