@@ -1,0 +1,81 @@
+"""Reads of the OOS panel: who may vote, the live tally, each member's queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from panel import rules
+from panel.models import VOTING_ROLES, ApplicationStatus, OOSApplication, PanelMember, Vote
+
+
+def _active_on(day: dt.date) -> Q:
+    return Q(active_from__lte=day) & (Q(active_to__isnull=True) | Q(active_to__gte=day))
+
+
+def active_member_for(user, *, day: dt.date | None = None) -> PanelMember | None:
+    """The user's panel seat in force today, or None."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return PanelMember.objects.filter(_active_on(day or timezone.localdate()), user=user).first()
+
+
+def eligible_members(application: OOSApplication, *, day: dt.date | None = None) -> QuerySet[PanelMember]:
+    """Members who may vote on ``application``: active physicians and pharmacists, not recused.
+
+    Members affiliated with the submitting centre are left out even without a recusal row (one is
+    written at submission; a member who joined or gained the affiliation later has none), because
+    the rule is the affiliation, the row only records it.
+    """
+    return (PanelMember.objects.filter(_active_on(day or timezone.localdate()), role__in=VOTING_ROLES)
+            .exclude(recusals__application=application)
+            .exclude(affiliations=application.centre_id)
+            .select_related("user").order_by("role", "user__username"))
+
+
+def eligible_and_votes(application: OOSApplication) -> tuple[list[tuple[int, str]], dict[int, str]]:
+    """What ``rules.decide`` takes: (member id, role) pairs and the current votes of those members.
+
+    Votes of members who are no longer eligible (recused after voting, membership ended) stay on
+    record but are not counted.
+    """
+    eligible = list(eligible_members(application).values_list("id", "role"))
+    ids = {member_id for member_id, _ in eligible}
+    votes = {member_id: choice
+             for member_id, choice in Vote.objects.filter(application=application).values_list("member_id", "choice")
+             if member_id in ids}
+    return eligible, votes
+
+
+def application_tally(*, application: OOSApplication) -> dict:
+    """The tally in the API's shape (approve, approve_physicians, approve_pharmacists, decline, abstain).
+
+    Once decided, the tally is the one the decision was taken on, so later membership changes do
+    not rewrite what the panel decided; before that it is counted live. ``not_voted``,
+    ``eligible`` and ``outcome`` are added for the operations manager's page.
+    """
+    decision = getattr(application, "decision", None) if application.pk else None
+    if decision is not None:
+        snapshot = decision.tally
+        counts = {key: snapshot[key] for key in ("approve", "approve_physicians", "approve_pharmacists", "decline",
+                                                 "abstain", "not_voted")}
+        return {**counts, "eligible": snapshot["eligible"], "outcome": decision.outcome}
+    eligible, votes = eligible_and_votes(application)
+    tally = rules.tally(eligible, votes)
+    return {"approve": tally.approve, "approve_physicians": tally.approve_physicians,
+            "approve_pharmacists": tally.approve_pharmacists, "decline": tally.decline, "abstain": tally.abstain,
+            "not_voted": tally.not_voted, "eligible": tally.eligible, "outcome": tally.outcome.value}
+
+
+def applications_awaiting_vote(*, member: PanelMember) -> QuerySet[OOSApplication]:
+    """Applications under review that ``member`` may vote on and has not voted on yet, oldest SLA first."""
+    if member.role not in VOTING_ROLES or not member.is_active_on(timezone.localdate()):
+        return OOSApplication.objects.none()
+    return (OOSApplication.objects.filter(status=ApplicationStatus.UNDER_REVIEW)
+            .exclude(votes__member=member)
+            .exclude(recusals__member=member)
+            .exclude(centre__in=member.affiliations.all())
+            .select_related("case__product", "centre", "attempt")
+            .order_by("sla_due_at", "id"))
