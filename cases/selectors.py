@@ -1,0 +1,123 @@
+"""Reads of the registry: querysets shaped for the pages and the API."""
+
+from django.db.models import Case as When_
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value, When
+
+from cases.models import (
+    FAILED_OUTCOMES,
+    Apheresis,
+    AttemptOutcome,
+    Case,
+    Infusion,
+    ManufacturingAttempt,
+    Outcome,
+)
+from cases.permissions import scope_to_user
+
+STATUSES = [
+    ("awaiting_apheresis", "Awaiting apheresis"),
+    ("in_manufacture", "In manufacture"),
+    ("product_available", "Product available"),
+    ("infused", "Infused"),
+    ("not_infused", "Not infused"),
+]
+COHORTS = [
+    ("oos_infused", "OOS infused"),
+    ("delayed_infused", "Delayed infused"),
+    ("mf_not_infused", "MF not infused"),
+    ("no_mf", "No manufacturing failure"),
+]
+
+
+def _annotated(queryset: QuerySet) -> QuerySet:
+    attempts = ManufacturingAttempt.objects.filter(case=OuterRef("pk"))
+    infusion = Infusion.objects.filter(case=OuterRef("pk"))
+    died = Outcome.objects.filter(case=OuterRef("pk"), death_date__isnull=False)
+    queryset = queryset.annotate(
+        has_infusion=Exists(infusion),
+        has_mf=Exists(attempts.filter(outcome__in=FAILED_OUTCOMES)),
+        infused_oos=Exists(infusion.filter(attempt__outcome=AttemptOutcome.OOS)),
+        has_attempt=Exists(attempts),
+        has_pending=Exists(attempts.filter(outcome=AttemptOutcome.PENDING)),
+        has_product=Exists(attempts.filter(outcome__in=[AttemptOutcome.IN_SPEC, AttemptOutcome.OOS])),
+        has_apheresis=Exists(Apheresis.objects.filter(case=OuterRef("pk"))),
+        has_died=Exists(died),
+    )
+    return queryset.annotate(
+        status=When_(
+            When(has_infusion=True, then=Value("infused")),
+            When(has_died=True, then=Value("not_infused")),
+            When(has_pending=True, then=Value("in_manufacture")),
+            When(has_product=True, then=Value("product_available")),
+            When(has_apheresis=True, then=Value("in_manufacture")),
+            default=Value("awaiting_apheresis"),
+            output_field=CharField(),
+        ),
+        cohort=When_(
+            When(infused_oos=True, then=Value("oos_infused")),
+            When(has_mf=True, has_infusion=True, then=Value("delayed_infused")),
+            When(has_mf=True, then=Value("mf_not_infused")),
+            default=Value("no_mf"),
+            output_field=CharField(),
+        ),
+    )
+
+
+def cases_visible_to(*, user, filters: dict | None = None) -> QuerySet:
+    """Cases the user may read, annotated with ``status`` and ``cohort``, filtered."""
+    filters = filters or {}
+    queryset = _annotated(scope_to_user(user, Case.objects.select_related("product", "centre", "patient")))
+    if q := (filters.get("q") or "").strip():
+        queryset = queryset.filter(Q(public_id__icontains=q) | Q(patient__local_id__icontains=q))
+    if product := filters.get("product"):
+        queryset = queryset.filter(product__code=product)
+    if centre := filters.get("centre"):
+        queryset = queryset.filter(centre__code=centre)
+    if status := filters.get("status"):
+        queryset = queryset.filter(status=status)
+    if cohort := filters.get("cohort"):
+        queryset = queryset.filter(cohort=cohort)
+    return queryset.order_by("-approval_date", "-id")
+
+
+def case_timeline(case: Case) -> dict:
+    """Everything the case page shows, fetched in a bounded number of queries."""
+    from django.db.models import Prefetch
+
+    from cases.models import ReleaseResult
+
+    attempts = list(
+        case.attempts.select_related("apheresis")
+        .prefetch_related(
+            "failure_reasons",
+            Prefetch("release_results", queryset=ReleaseResult.objects.select_related("parameter")),
+        )
+        .order_by("number")
+    )
+    parameters = list(case.product.release_parameters.all())
+    rules = list(case.product.dose_rules.all())
+    for attempt in attempts:
+        results = {r.parameter_id: r for r in attempt.release_results.all()}
+        attempt.spec_rows = [(p, results.get(p.pk)) for p in parameters]
+        attempt.dose_verdict = dose_verdict(rules, case=case, dose=attempt.viable_car_t_dose)
+    infusion = Infusion.objects.filter(case=case).select_related("attempt").first()
+    outcome = Outcome.objects.filter(case=case).first()
+    return {
+        "apheresis": list(case.apheresis_set.order_by("number")),
+        "attempts": attempts,
+        "infusion": infusion,
+        "outcome": outcome,
+        "cytopenias": list(case.cytopenias.all()),
+    }
+
+
+def dose_verdict(rules, *, case: Case, dose):
+    """The SmPC verdict for a dose, or None when it cannot be judged (no dose, no matching rule)."""
+    from cases import dosing
+
+    if not dose:
+        return None
+    try:
+        return dosing.assess_dose(rules, indication=case.indication, weight_kg=case.patient.weight_kg, dose=dose)
+    except dosing.DoseRuleError:
+        return None

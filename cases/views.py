@@ -1,0 +1,211 @@
+"""Registry pages: thin — permission helper → form → service/selector → render or redirect."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from accounts.roles import Role
+from cases import forms, selectors, services
+from cases.errors import DomainError
+from cases.models import ManufacturingAttempt, Patient, Product
+from cases.permissions import can_write_centre, get_case_for_user, scope_to_user
+
+
+def _add_errors(form, exc) -> None:
+    """Put a model/domain error next to the field it concerns (or on top of the form)."""
+    if isinstance(exc, DomainError):
+        field = exc.field if exc.field in form.fields else None
+        form.add_error(field, exc.message)
+        return
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _form_page(request, *, case, form, title: str, save, section: str):
+    """One flow for every record form: full page or htmx partial, errors next to fields, never a 500."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            save(form)
+        except (ValidationError, DomainError) as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"{title}: saved.")
+            if request.htmx:
+                return render(request, "cases/partials/_timeline.html", _detail_context(request, case))
+            return redirect(f"{reverse('cases:case_detail', args=[case.pk])}#{section}")
+    template = "cases/partials/_form.html" if request.htmx else "cases/form_page.html"
+    status = 422 if request.method == "POST" and request.htmx else 200
+    return render(request, template, {"form": form, "title": title, "case": case, "action": request.path,
+                                      "section": section}, status=status)
+
+
+@login_required
+def case_list(request):
+    filters = {key: request.GET.get(key, "") for key in ("q", "product", "status", "cohort", "centre")}
+    if request.user.role == Role.CENTRE_USER:
+        filters["centre"] = ""
+    queryset = selectors.cases_visible_to(user=request.user, filters=filters)
+    page = Paginator(queryset, settings.CASES_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filters": filters,
+        "query": query.urlencode(),
+        "products": Product.objects.filter(active=True).only("code", "brand"),
+        "statuses": selectors.STATUSES,
+        "cohorts": selectors.COHORTS,
+        "centres": None if request.user.role == Role.CENTRE_USER else _centres(),
+        "can_create": request.user.role == Role.CENTRE_USER,
+    }
+    template = "cases/partials/_case_rows.html" if request.htmx else "cases/case_list.html"
+    return render(request, template, context)
+
+
+def _centres():
+    from cases.models import Centre
+
+    return Centre.objects.filter(active=True).only("code", "name")
+
+
+def _detail_context(request, case):
+    return {"case": case, "timeline": selectors.case_timeline(case),
+            "can_write": can_write_centre(request.user, case.centre_id)}
+
+
+@login_required
+def case_detail(request, pk):
+    case = get_case_for_user(request.user, pk)
+    return render(request, "cases/case_detail.html", _detail_context(request, case))
+
+
+@login_required
+def patient_create(request):
+    if request.user.role != Role.CENTRE_USER:
+        raise PermissionDenied("Patients are registered by their centre.")
+    form = forms.PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_create(actor=request.user, centre=request.user.centre, **form.cleaned_data)
+        except (ValidationError, DomainError) as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Patient registered.")
+            return redirect("cases:case_create")
+    return render(request, "cases/form_page.html", {"form": form, "title": "Register a patient",
+                                                    "action": request.path})
+
+
+@login_required
+def case_create(request):
+    if request.user.role != Role.CENTRE_USER:
+        raise PermissionDenied("Cases are registered by their centre.")
+    patients = scope_to_user(request.user, Patient.objects.all())
+    form = forms.NewCaseForm(request.POST or None, patients=patients)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        patient = data.pop("patient")
+        try:
+            case = services.case_create(actor=request.user, patient=patient, **data)
+        except (ValidationError, DomainError) as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Case {case.public_id} registered.")
+            return redirect("cases:case_detail", pk=case.pk)
+    return render(request, "cases/form_page.html", {"form": form, "title": "Register a case",
+                                                    "action": request.path, "no_patients": not patients.exists()})
+
+
+@login_required
+def case_edit(request, pk):
+    case = get_case_for_user(request.user, pk, write=True)
+    # POST builds an unbound-to-instance form: the service applies the change and audits it.
+    form = forms.CaseForm(request.POST) if request.method == "POST" else forms.CaseForm(instance=case)
+    return _form_page(request, case=case, form=form, title="Baseline", section="baseline",
+                      save=lambda f: services.case_update(actor=request.user, case=case, **f.cleaned_data))
+
+
+@login_required
+def apheresis_add(request, pk):
+    case = get_case_for_user(request.user, pk, write=True)
+    form = forms.ApheresisForm(request.POST or None)
+    return _form_page(request, case=case, form=form, title="Apheresis", section="apheresis",
+                      save=lambda f: services.apheresis_record(actor=request.user, case=case, **f.cleaned_data))
+
+
+def _attempt_save(request, case, attempt=None):
+    def save(form):
+        data = dict(form.cleaned_data)
+        reasons = list(data.pop("failure_reasons"))
+        services.attempt_record(actor=request.user, case=case, attempt=attempt, failure_reasons=reasons, **data)
+    return save
+
+
+@login_required
+def attempt_add(request, pk):
+    case = get_case_for_user(request.user, pk, write=True)
+    form = forms.AttemptForm(request.POST or None, case=case)
+    return _form_page(request, case=case, form=form, title="Manufacturing attempt", section="attempts",
+                      save=_attempt_save(request, case))
+
+
+def _attempt_for(request, pk, number):
+    case = get_case_for_user(request.user, pk, write=True)
+    return case, get_object_or_404(ManufacturingAttempt.objects.select_related("apheresis"), case=case,
+                                   number=number)
+
+
+@login_required
+def attempt_edit(request, pk, number):
+    case, attempt = _attempt_for(request, pk, number)
+    if request.method == "POST":
+        form = forms.AttemptForm(request.POST, case=case)
+    else:
+        form = forms.AttemptForm(instance=attempt, case=case)
+    return _form_page(request, case=case, form=form, title=f"Attempt {number}", section=f"attempt-{number}",
+                      save=_attempt_save(request, case, attempt))
+
+
+@login_required
+def attempt_results(request, pk, number):
+    case, attempt = _attempt_for(request, pk, number)
+    parameters = case.product.release_parameters.all()
+    existing = {r.parameter_id: r for r in attempt.release_results.all()}
+    form = forms.ReleaseResultsForm(request.POST or None, parameters=parameters, existing=existing)
+    return _form_page(
+        request, case=case, form=form, title=f"Release results, attempt {number}", section=f"attempt-{number}",
+        save=lambda f: services.attempt_record_release_results(actor=request.user, attempt=attempt,
+                                                               values=f.values()),
+    )
+
+
+@login_required
+def infusion_edit(request, pk):
+    case = get_case_for_user(request.user, pk, write=True)
+    infusion = case.infusion if hasattr(case, "infusion") else None
+    if request.method == "POST":
+        form = forms.InfusionForm(request.POST, case=case)
+    else:
+        form = forms.InfusionForm(instance=infusion, case=case)
+    return _form_page(request, case=case, form=form, title="Infusion", section="infusion",
+                      save=lambda f: services.infusion_record(actor=request.user, case=case, infusion=infusion,
+                                                              **f.cleaned_data))
+
+
+@login_required
+def outcome_edit(request, pk):
+    case = get_case_for_user(request.user, pk, write=True)
+    outcome = case.outcome if hasattr(case, "outcome") else None
+    if request.method == "POST":
+        form = forms.OutcomeForm(request.POST)
+    else:
+        form = forms.OutcomeForm(instance=outcome)
+    return _form_page(request, case=case, form=form, title="Outcome and follow-up", section="outcome",
+                      save=lambda f: services.outcome_record(actor=request.user, case=case, **f.cleaned_data))
