@@ -93,7 +93,8 @@ def apheresis_record(*, actor, case: Case, apheresis: Apheresis | None = None, *
     else:
         before, code = _snapshot(apheresis), "cases.apheresis.updated"
     _apply(apheresis, fields)
-    if apheresis.date and case.attempts.filter(apheresis=apheresis, shipped_on__lt=apheresis.date).exists():
+    if apheresis.pk and apheresis.date and \
+            case.attempts.filter(apheresis=apheresis, shipped_on__lt=apheresis.date).exists():
         raise DomainError("A manufacturing attempt from this apheresis starts before this date.", field="date")
     return _save_audited(apheresis, actor=actor, code=code, centre=case.centre, before=before)
 

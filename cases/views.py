@@ -38,12 +38,17 @@ def _form_page(request, *, case, form, title: str, save, section: str):
         else:
             messages.success(request, f"{title}: saved.")
             if request.htmx:
-                return render(request, "cases/partials/_timeline.html", _detail_context(request, case))
+                # The form lives in #form-slot; on success the timeline is redrawn and the slot emptied.
+                response = render(request, "cases/partials/_timeline.html",
+                                  {**_detail_context(request, case), "clear_form_slot": True})
+                response["HX-Retarget"] = "#timeline"
+                response["HX-Reswap"] = "outerHTML"
+                return response
             return redirect(f"{reverse('cases:case_detail', args=[case.pk])}#{section}")
     template = "cases/partials/_form.html" if request.htmx else "cases/form_page.html"
-    status = 422 if request.method == "POST" and request.htmx else 200
+    # htmx swaps only 2xx answers: a form with errors comes back as 200 and replaces itself.
     return render(request, template, {"form": form, "title": title, "case": case, "action": request.path,
-                                      "section": section}, status=status)
+                                      "section": section})
 
 
 @login_required
