@@ -157,7 +157,7 @@ def _attempt_save(request, case, attempt=None):
 def attempt_add(request, pk):
     case = get_case_for_user(request.user, pk, write=True)
     form = forms.AttemptForm(request.POST or None, case=case)
-    return _form_page(request, case=case, form=form, title="Manufacturing attempt", section="attempts",
+    return _form_page(request, case=case, form=form, title="Manufacturing attempt", section="timeline",
                       save=_attempt_save(request, case))
 
 
