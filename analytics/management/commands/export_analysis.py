@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from analytics.dataset import load_dataset, write_csv
 
@@ -25,4 +26,6 @@ class Command(BaseCommand):
             rows = write_csv(frame, path)
         except OSError as error:
             raise CommandError(f"Cannot write {path}: {error.strerror or error}") from error
+        except DatabaseError as error:
+            raise CommandError(f"The registry could not be read: {error}") from error
         self.stdout.write(f"Wrote {rows} case(s) to {path}.")

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from analytics.report import report_from_db
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         try:
             report = report_from_db(paper_cohort=not all_cases, product=product, indication=indication, era=era,
                                     centre=centre)
-        except (ValueError, ArithmeticError) as error:
+        except (ValueError, ArithmeticError, DatabaseError) as error:
             raise CommandError(f"The report could not be built: {error}") from error
         if json_path is not None:
             try:
