@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from analytics import cohorts as c
@@ -164,3 +164,10 @@ def test_export_analysis_conforms_to_the_contract(registry, tmp_path):
     done = subprocess.run([sys.executable, str(CHECK_CONTRACT), "--export", str(path)], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.django_db
+def test_export_analysis_to_a_missing_folder_fails_clearly(registry, tmp_path):
+    with pytest.raises(CommandError, match="Cannot write") as failure:
+        call_command("export_analysis", str(tmp_path / "missing" / "analysis.csv"))
+    assert failure.value.returncode != 0
