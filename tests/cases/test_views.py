@@ -1,0 +1,194 @@
+"""The centre-scoping matrix over every registry URL, and bounded queries on the pages."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from cases.models import Case, Product
+from tests.factories import ApheresisFactory, AttemptFactory, CaseFactory, PatientFactory
+
+READERS = ["physician", "pharmacist", "ops", "analyst"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Personas are created per test; the production hasher would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def registry(personas, centre_a, centre_b):
+    axi = Product.objects.get(code="axi-cel")
+    own = CaseFactory(patient=PatientFactory(centre=centre_a), product=axi)
+    AttemptFactory(apheresis=ApheresisFactory(case=own))
+    other = CaseFactory(patient=PatientFactory(centre=centre_b), product=axi)
+    AttemptFactory(apheresis=ApheresisFactory(case=other))
+    return {"own": own, "other": other}
+
+
+CASE_URLS = [
+    ("cases:case_detail", {}),
+    ("cases:case_edit", {}),
+    ("cases:apheresis_add", {}),
+    ("cases:attempt_add", {}),
+    ("cases:attempt_edit", {"number": 1}),
+    ("cases:attempt_results", {"number": 1}),
+    ("cases:infusion_edit", {}),
+    ("cases:outcome_edit", {}),
+]
+READ_ONLY = {"cases:case_detail"}
+
+
+def _expected(persona: str, which: str, url_name: str) -> int:
+    if persona == "centre_a":
+        return 200 if which == "own" else 404
+    if persona == "centre_b":
+        return 200 if which == "other" else 404
+    if persona == "admin":
+        return 200
+    return 200 if url_name in READ_ONLY else 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["centre_a", "centre_b", *READERS, "admin"])
+@pytest.mark.parametrize("which", ["own", "other"])
+@pytest.mark.parametrize(("url_name", "kwargs"), CASE_URLS)
+def test_case_urls_are_scoped_to_the_owning_centre(client, personas, registry, persona, which, url_name, kwargs):
+    case = registry[which]
+    client.force_login(personas[persona])
+    url = reverse(url_name, kwargs={"pk": case.pk, **kwargs})
+    assert client.get(url).status_code == _expected(persona, which, url_name)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url_name", "kwargs"), [c for c in CASE_URLS if c[0] not in READ_ONLY])
+@pytest.mark.parametrize("persona", ["centre_b", *READERS])
+def test_posts_to_a_case_the_user_may_not_change_write_nothing(client, personas, registry, persona, url_name,
+                                                               kwargs):
+    case = registry["own"]  # owned by centre A
+    client.force_login(personas[persona])
+    before = Case.history.count(), case.apheresis_set.count(), case.attempts.count()
+    response = client.post(reverse(url_name, kwargs={"pk": case.pk, **kwargs}),
+                           {"date": "2022-03-20", "approval_date": "2022-03-01", "last_contact_date": "2023-01-01"})
+    assert response.status_code == (404 if persona == "centre_b" else 403)
+    assert (Case.history.count(), case.apheresis_set.count(), case.attempts.count()) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", ["cases:case_list", "cases:case_detail", "cases:case_create",
+                                      "cases:patient_create"])
+def test_anonymous_users_are_sent_to_login(client, registry, url_name):
+    kwargs = {"pk": registry["own"].pk} if url_name == "cases:case_detail" else {}
+    response = client.get(reverse(url_name, kwargs=kwargs))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("persona", "status"), [("centre_a", 200), ("physician", 403), ("analyst", 403),
+                                                 ("ops", 403)])
+def test_only_centre_users_register_patients_and_cases(client, personas, persona, status):
+    client.force_login(personas[persona])
+    assert client.get(reverse("cases:patient_create")).status_code == status
+    assert client.get(reverse("cases:case_create")).status_code == status
+
+
+@pytest.mark.django_db
+def test_case_list_shows_only_own_centre_cases(client, personas, registry):
+    client.force_login(personas["centre_a"])
+    body = client.get(reverse("cases:case_list")).content.decode()
+    assert registry["own"].public_id in body
+    assert registry["other"].public_id not in body
+    # The centre filter cannot widen a centre user's scope.
+    body = client.get(reverse("cases:case_list"), {"centre": "ctrb"}).content.decode()
+    assert registry["other"].public_id not in body
+
+
+@pytest.mark.django_db
+def test_national_roles_see_every_centre_and_can_filter_by_centre(client, personas, registry):
+    client.force_login(personas["physician"])
+    body = client.get(reverse("cases:case_list")).content.decode()
+    assert registry["own"].public_id in body and registry["other"].public_id in body
+    body = client.get(reverse("cases:case_list"), {"centre": "ctrb"}).content.decode()
+    assert registry["other"].public_id in body and registry["own"].public_id not in body
+
+
+@pytest.mark.django_db
+def test_case_list_filters_by_cohort_and_status(client, personas, centre_a):
+    axi = Product.objects.get(code="axi-cel")
+    oos = CaseFactory(patient=PatientFactory(centre=centre_a), product=axi)
+    AttemptFactory(apheresis=ApheresisFactory(case=oos), outcome="oos")
+    fresh = CaseFactory(patient=PatientFactory(centre=centre_a), product=axi)
+    client.force_login(personas["centre_a"])
+    body = client.get(reverse("cases:case_list"), {"cohort": "mf_not_infused"}).content.decode()
+    assert oos.public_id in body and fresh.public_id not in body
+    body = client.get(reverse("cases:case_list"), {"status": "awaiting_apheresis"}).content.decode()
+    assert fresh.public_id in body and oos.public_id not in body
+    body = client.get(reverse("cases:case_list"), {"q": "no-such-case"}).content.decode()
+    assert "No cases match these filters" in body
+
+
+def _cases(centre, n):
+    axi = Product.objects.get(code="axi-cel")
+    for _ in range(n):
+        AttemptFactory(apheresis=ApheresisFactory(case=CaseFactory(patient=PatientFactory(centre=centre),
+                                                                   product=axi)))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("n", [5, 30])
+def test_case_list_queries_do_not_grow_with_the_page(client, personas, centre_a, django_assert_max_num_queries, n):
+    _cases(centre_a, n)
+    client.force_login(personas["centre_a"])
+    # 1 session, 2 user, 3 count, 4 the user's centre (header), 5 products for the filter, 6 the page of
+    # cases (annotated, joined with product/centre/patient), 7-9 session save in a savepoint.
+    with django_assert_max_num_queries(9):
+        response = client.get(reverse("cases:case_list"))
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_case_detail_queries_are_bounded(client, personas, registry, django_assert_max_num_queries):
+    case = registry["own"]
+    for number in (2, 3, 4):
+        AttemptFactory(apheresis=case.apheresis_set.first(), case=case, number=number, outcome="no_product",
+                       viable_car_t_dose=None)
+    client.force_login(personas["centre_a"])
+    with django_assert_max_num_queries(16):
+        response = client.get(reverse("cases:case_detail", args=[case.pk]))
+    assert response.status_code == 200
+    assert "Manufacturing attempt 4" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_bad_input_returns_the_form_with_messages_not_a_500(client, personas, registry):
+    case = registry["own"]
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:patient_create"),
+                           {"local_id": "X1", "sex": "M", "birth_year": 1960, "weight_kg": 400})
+    assert response.status_code == 200
+    assert "less than or equal to 300" in response.content.decode()
+    response = client.post(reverse("cases:apheresis_add", args=[case.pk]), {"date": "2001-01-01"})
+    assert response.status_code == 200
+    assert "before the panel approval" in response.content.decode()
+    response = client.post(reverse("cases:outcome_edit", args=[case.pk]),
+                           {"last_contact_date": "2022-04-01", "death_date": "2022-02-01"})
+    assert response.status_code == 200
+    assert "Death cannot be before the panel approval" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_centre_user_registers_a_patient_and_a_case_end_to_end(client, personas):
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:patient_create"),
+                           {"local_id": "A-77", "sex": "F", "birth_year": 1970, "weight_kg": 64})
+    assert response.status_code == 302
+    patient = personas["centre_a"].centre.patients.get(local_id="A-77")
+    response = client.post(reverse("cases:case_create"), {
+        "patient": patient.pk, "product": Product.objects.get(code="axi-cel").pk, "indication": "LBCL",
+        "approval_date": dt.date(2024, 5, 1).isoformat(), "ecog": 1,
+    })
+    assert response.status_code == 302
+    case = Case.objects.get(patient=patient)
+    assert case.public_id == f"CTRA-{case.pk:06d}"
+    assert response["Location"] == reverse("cases:case_detail", args=[case.pk])
