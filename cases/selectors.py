@@ -1,7 +1,7 @@
 """Reads of the registry: querysets shaped for the pages and the API."""
 
 from django.db.models import Case as When_
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import CharField, Exists, OuterRef, Prefetch, Q, QuerySet, TextChoices, Value, When
 
 from cases.models import (
     FAILED_OUTCOMES,
@@ -11,22 +11,38 @@ from cases.models import (
     Infusion,
     ManufacturingAttempt,
     Outcome,
+    ReleaseResult,
 )
 from cases.permissions import scope_to_user
 
-STATUSES = [
-    ("awaiting_apheresis", "Awaiting apheresis"),
-    ("in_manufacture", "In manufacture"),
-    ("product_available", "Product available"),
-    ("infused", "Infused"),
-    ("not_infused", "Not infused"),
-]
-COHORTS = [
-    ("oos_infused", "OOS infused"),
-    ("delayed_infused", "Delayed infused"),
-    ("mf_not_infused", "MF not infused"),
-    ("no_mf", "No manufacturing failure"),
-]
+try:
+    from cases import dosing
+except ImportError:  # the SmPC dose module is optional for the pages: no verdict without it
+    dosing = None
+
+
+class CaseStatus(TextChoices):
+    """Where a case stands, derived from its records (never stored, so it cannot go stale)."""
+
+    AWAITING_APHERESIS = "awaiting_apheresis", "Awaiting apheresis"
+    IN_MANUFACTURE = "in_manufacture", "In manufacture"
+    PRODUCT_AVAILABLE = "product_available", "Product available"
+    INFUSED = "infused", "Infused"
+    # Died before any infusion: nothing more will be recorded but the follow-up.
+    CLOSED = "closed", "Closed, not infused"
+
+
+class CaseCohort(TextChoices):
+    """The paper's cohorts as far as one case's own records tell (controls need the matched set)."""
+
+    OOS_INFUSED = "oos_infused", "OOS infused"
+    DELAYED_INFUSED = "delayed_infused", "Delayed infused"
+    MF_NOT_INFUSED = "mf_not_infused", "MF not infused"
+    NO_MF = "no_mf", "No manufacturing failure"
+
+
+STATUSES = CaseStatus.choices
+COHORTS = CaseCohort.choices
 
 
 def _annotated(queryset: QuerySet) -> QuerySet:
@@ -45,19 +61,21 @@ def _annotated(queryset: QuerySet) -> QuerySet:
     )
     return queryset.annotate(
         status=When_(
-            When(has_infusion=True, then=Value("infused")),
-            When(has_died=True, then=Value("not_infused")),
-            When(has_pending=True, then=Value("in_manufacture")),
-            When(has_product=True, then=Value("product_available")),
-            When(has_apheresis=True, then=Value("in_manufacture")),
-            default=Value("awaiting_apheresis"),
+            When(has_infusion=True, then=Value(CaseStatus.INFUSED)),
+            When(has_died=True, then=Value(CaseStatus.CLOSED)),
+            When(has_pending=True, then=Value(CaseStatus.IN_MANUFACTURE)),
+            When(has_product=True, then=Value(CaseStatus.PRODUCT_AVAILABLE)),
+            # Collected but no attempt yet, or every attempt failed: a re-manufacture is the next step.
+            When(has_apheresis=True, then=Value(CaseStatus.IN_MANUFACTURE)),
+            default=Value(CaseStatus.AWAITING_APHERESIS),
             output_field=CharField(),
         ),
         cohort=When_(
-            When(infused_oos=True, then=Value("oos_infused")),
-            When(has_mf=True, has_infusion=True, then=Value("delayed_infused")),
-            When(has_mf=True, then=Value("mf_not_infused")),
-            default=Value("no_mf"),
+            When(infused_oos=True, then=Value(CaseCohort.OOS_INFUSED)),
+            # Infused, not OOS, after a failure: an in-specification product from a re-manufacture.
+            When(has_mf=True, has_infusion=True, then=Value(CaseCohort.DELAYED_INFUSED)),
+            When(has_mf=True, then=Value(CaseCohort.MF_NOT_INFUSED)),
+            default=Value(CaseCohort.NO_MF),
             output_field=CharField(),
         ),
     )
@@ -81,10 +99,11 @@ def cases_visible_to(*, user, filters: dict | None = None) -> QuerySet:
 
 
 def case_timeline(case: Case) -> dict:
-    """Everything the case page shows, fetched in a bounded number of queries."""
-    from django.db.models import Prefetch
+    """Everything the case page shows, in clinical order, in a bounded number of queries.
 
-    from cases.models import ReleaseResult
+    Each attempt carries ``spec_rows`` (every parameter of the product's specification with its
+    result or None) and ``dose_verdict`` (SmPC check, None when it cannot be judged).
+    """
 
     attempts = list(
         case.attempts.select_related("apheresis")
@@ -103,7 +122,7 @@ def case_timeline(case: Case) -> dict:
     infusion = Infusion.objects.filter(case=case).select_related("attempt").first()
     outcome = Outcome.objects.filter(case=case).first()
     return {
-        "apheresis": list(case.apheresis_set.order_by("number")),
+        "apheresis": list(case.apheresis_set.order_by("date", "number")),
         "attempts": attempts,
         "infusion": infusion,
         "outcome": outcome,
@@ -113,11 +132,10 @@ def case_timeline(case: Case) -> dict:
 
 def dose_verdict(rules, *, case: Case, dose):
     """The SmPC verdict for a dose, or None when it cannot be judged (no dose, no matching rule)."""
-    from cases import dosing
-
-    if not dose:
+    if not dose or dosing is None:
         return None
     try:
         return dosing.assess_dose(rules, indication=case.indication, weight_kg=case.patient.weight_kg, dose=dose)
-    except dosing.DoseRuleError:
+    except ValueError:
+        # DoseRuleError (no or several matching rules) is a ValueError: the page shows no verdict.
         return None

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.case_list, name="case_list"),
     path("new/", views.case_create, name="case_create"),
     path("patients/new/", views.patient_create, name="patient_create"),
+    path("patients/<int:pk>/edit/", views.patient_edit, name="patient_edit"),
     path("<int:pk>/", views.case_detail, name="case_detail"),
     path("<int:pk>/edit/", views.case_edit, name="case_edit"),
     path("<int:pk>/apheresis/new/", views.apheresis_add, name="apheresis_add"),

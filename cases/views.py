@@ -5,14 +5,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts.roles import Role
 from cases import forms, selectors, services
 from cases.errors import DomainError
-from cases.models import ManufacturingAttempt, Patient, Product
-from cases.permissions import can_write_centre, get_case_for_user, scope_to_user
+from cases.models import Centre, Patient, Product
+from cases.permissions import (
+    can_write_centre,
+    get_attempt_for_user,
+    get_case_for_user,
+    get_patient_for_user,
+    scope_to_user,
+)
 
 
 def _add_errors(form, exc) -> None:
@@ -75,8 +81,6 @@ def case_list(request):
 
 
 def _centres():
-    from cases.models import Centre
-
     return Centre.objects.filter(active=True).only("code", "name")
 
 
@@ -106,6 +110,31 @@ def patient_create(request):
             return redirect("cases:case_create")
     return render(request, "cases/form_page.html", {"form": form, "title": "Register a patient",
                                                     "action": request.path})
+
+
+@login_required
+def patient_edit(request, pk):
+    patient = get_patient_for_user(request.user, pk, write=True)
+    form = forms.PatientForm(request.POST) if request.method == "POST" else forms.PatientForm(instance=patient)
+    next_case = _next_case(request, patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(actor=request.user, patient=patient, **form.cleaned_data)
+        except (ValidationError, DomainError) as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Patient {patient.local_id}: saved.")
+            return redirect("cases:case_detail", pk=next_case.pk) if next_case else redirect("cases:case_list")
+    return render(request, "cases/form_page.html", {"form": form, "title": f"Patient {patient.local_id}",
+                                                    "action": request.get_full_path(), "case": next_case})
+
+
+def _next_case(request, patient):
+    """The case page to return to after editing its patient (``?case=``), if it is that patient's."""
+    case_pk = request.GET.get("case")
+    if not (case_pk and case_pk.isdigit()):
+        return None
+    return patient.cases.filter(pk=case_pk).first()
 
 
 @login_required
@@ -149,7 +178,10 @@ def _attempt_save(request, case, attempt=None):
     def save(form):
         data = dict(form.cleaned_data)
         reasons = list(data.pop("failure_reasons"))
-        services.attempt_record(actor=request.user, case=case, attempt=attempt, failure_reasons=reasons, **data)
+        if attempt is None:
+            services.attempt_record(actor=request.user, case=case, failure_reasons=reasons, **data)
+        else:
+            services.attempt_update(actor=request.user, attempt=attempt, failure_reasons=reasons, **data)
     return save
 
 
@@ -162,9 +194,8 @@ def attempt_add(request, pk):
 
 
 def _attempt_for(request, pk, number):
-    case = get_case_for_user(request.user, pk, write=True)
-    return case, get_object_or_404(ManufacturingAttempt.objects.select_related("apheresis"), case=case,
-                                   number=number)
+    attempt = get_attempt_for_user(request.user, pk, number, write=True)
+    return attempt.case, attempt
 
 
 @login_required
@@ -199,9 +230,14 @@ def infusion_edit(request, pk):
         form = forms.InfusionForm(request.POST, case=case)
     else:
         form = forms.InfusionForm(instance=infusion, case=case)
-    return _form_page(request, case=case, form=form, title="Infusion", section="infusion",
-                      save=lambda f: services.infusion_record(actor=request.user, case=case, infusion=infusion,
-                                                              **f.cleaned_data))
+
+    def save(form):
+        if infusion is None:
+            services.infusion_record(actor=request.user, case=case, **form.cleaned_data)
+        else:
+            services.infusion_update(actor=request.user, infusion=infusion, **form.cleaned_data)
+
+    return _form_page(request, case=case, form=form, title="Infusion", section="infusion", save=save)
 
 
 @login_required
@@ -212,5 +248,11 @@ def outcome_edit(request, pk):
         form = forms.OutcomeForm(request.POST)
     else:
         form = forms.OutcomeForm(instance=outcome)
-    return _form_page(request, case=case, form=form, title="Outcome and follow-up", section="outcome",
-                      save=lambda f: services.outcome_record(actor=request.user, case=case, **f.cleaned_data))
+
+    def save(form):
+        if outcome is None:
+            services.outcome_record(actor=request.user, case=case, **form.cleaned_data)
+        else:
+            services.outcome_update(actor=request.user, outcome=outcome, **form.cleaned_data)
+
+    return _form_page(request, case=case, form=form, title="Outcome and follow-up", section="outcome", save=save)

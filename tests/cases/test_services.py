@@ -274,14 +274,14 @@ def test_apheresis_update_refuses_a_date_after_an_attempt_started_from_it(person
     AttemptFactory(case=case, apheresis=apheresis, shipped_on=apheresis.date + dt.timedelta(days=1))
     before = _Counts()
     with pytest.raises(DomainError) as exc:
-        services.apheresis_record(actor=personas["centre_a"], case=case, apheresis=apheresis,
+        services.apheresis_update(actor=personas["centre_a"], apheresis=apheresis,
                                   date=apheresis.date + dt.timedelta(days=2))
     assert exc.value.field == "date"
     assert _Counts() == before
 
 
 def test_apheresis_update_audits_old_and_new_values(personas, case, apheresis):
-    services.apheresis_record(actor=personas["centre_a"], case=case, apheresis=apheresis, lymphocytes=0.8)
+    services.apheresis_update(actor=personas["centre_a"], apheresis=apheresis, lymphocytes=0.8)
     assert _event("cases.apheresis.updated", apheresis).changes == {"lymphocytes": [None, 0.8]}
 
 
@@ -360,8 +360,7 @@ def test_attempt_record_audits_changed_failure_reasons(personas, case, apheresis
 def test_attempt_outcome_cannot_change_once_the_product_was_infused(personas, infused_case):
     attempt = infused_case.infusion.attempt
     with pytest.raises(DomainError) as exc:
-        services.attempt_record(actor=personas["centre_a"], case=infused_case, attempt=attempt,
-                                outcome=AttemptOutcome.OOS)
+        services.attempt_update(actor=personas["centre_a"], attempt=attempt, outcome=AttemptOutcome.OOS)
     assert exc.value.field == "outcome"
     assert ManufacturingAttempt.objects.get(pk=attempt.pk).outcome == AttemptOutcome.IN_SPEC
 
@@ -370,7 +369,7 @@ def test_attempt_update_keeps_its_number_and_audits_the_change(personas, case, a
     user = personas["centre_a"]
     attempt = _attempt(user, case, apheresis)
     _attempt(user, case, apheresis)
-    services.attempt_record(actor=user, case=case, attempt=attempt, outcome=AttemptOutcome.OOS,
+    services.attempt_update(actor=user, attempt=attempt, outcome=AttemptOutcome.OOS,
                             result_on=apheresis.date + dt.timedelta(days=20))
 
     assert ManufacturingAttempt.objects.get(pk=attempt.pk).number == 1
@@ -517,7 +516,7 @@ def test_infusion_correction_refuses_a_date_after_the_recorded_progression(perso
                            last_contact_date=infusion.date + dt.timedelta(days=60))
     before = _Counts()
     with pytest.raises(DomainError) as exc:
-        services.infusion_record(actor=personas["centre_a"], case=infused_case, infusion=infusion,
+        services.infusion_update(actor=personas["centre_a"], infusion=infusion,
                                  date=infusion.date + dt.timedelta(days=31))
     assert exc.value.field == "date"
     assert _Counts() == before
@@ -531,7 +530,7 @@ def test_outcome_record_creates_then_updates_the_one_outcome_with_audited_change
     infusion_date = infused_case.infusion.date
     outcome = services.outcome_record(actor=user, case=infused_case, best_response="CR", crs_grade=2,
                                       last_contact_date=infusion_date + dt.timedelta(days=90))
-    services.outcome_record(actor=user, case=infused_case, best_response="PR")
+    services.outcome_update(actor=user, outcome=outcome, best_response="PR")
 
     assert Outcome.objects.filter(case=infused_case).count() == 1
     assert _event("cases.outcome.created", outcome).changes["crs_grade"] == [None, 2]
