@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_GET
 
 from accounts.roles import Role
 from cases import forms, selectors, services
@@ -58,6 +59,7 @@ def _form_page(request, *, case, form, title: str, save, section: str):
 
 
 @login_required
+@require_GET
 def case_list(request):
     filters = {key: request.GET.get(key, "") for key in ("q", "product", "status", "cohort", "centre")}
     if request.user.role == Role.CENTRE_USER:
@@ -90,6 +92,7 @@ def _detail_context(request, case):
 
 
 @login_required
+@require_GET
 def case_detail(request, pk):
     case = get_case_for_user(request.user, pk)
     return render(request, "cases/case_detail.html", _detail_context(request, case))
