@@ -60,7 +60,8 @@ def _registry_tables() -> list[type[models.Model]]:
         for model in apps.get_models(include_auto_created=True):
             if model in found or _is_history(model):
                 continue
-            if any(f.is_relation and f.many_to_one and f.related_model in found for f in model._meta.fields):
+            if any(f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model in found
+                   for f in model._meta.fields):
                 found.append(model)
                 changed = True
     names = {model.__name__ for model in found}

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
@@ -15,7 +16,8 @@ from analytics.dataset import COLUMNS, load_analysis_data, load_dataset
 from cases.demo import registry_is_empty
 from cases.models import Case
 
-CHECK_CONTRACT = Path("/work/shared/tools/check_contract.py")
+# shared/ sits beside the checkout, in development and in CI alike.
+CHECK_CONTRACT = Path(settings.BASE_DIR).parent / "shared" / "tools" / "check_contract.py"
 DAY = dt.timedelta(days=1)
 
 

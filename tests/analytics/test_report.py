@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
@@ -14,7 +15,8 @@ from analytics.dataset import load_analysis_data
 from analytics.report import build_report, report_from_db
 from cases.demo import registry_is_empty
 
-CHECK_CONTRACT = Path("/work/shared/tools/check_contract.py")
+# shared/ sits beside the checkout, in development and in CI alike.
+CHECK_CONTRACT = Path(settings.BASE_DIR).parent / "shared" / "tools" / "check_contract.py"
 
 
 @pytest.fixture(scope="module")

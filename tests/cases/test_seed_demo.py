@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from accounts.models import User
 from analytics.models import MatchedControlPair, MatchedControlSet
@@ -24,12 +25,13 @@ def seed_demo(*args):
 
 @pytest.fixture(scope="module")
 def registry(django_db_setup, django_db_blocker):
-    """The default registry, loaded once for the module's read-only tests."""
-    with django_db_blocker.unblock():
+    """The default registry, loaded once for the module's read-only tests, rolled back after them
+    (demo users included, so other modules' personas never collide with the seeded accounts)."""
+    with django_db_blocker.unblock(), transaction.atomic():
         registry_reset()
         seed_demo()
         yield
-        registry_reset()
+        transaction.set_rollback(True)
 
 
 def digest() -> str:
