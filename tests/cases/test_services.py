@@ -616,3 +616,89 @@ def test_cytopenia_record_refuses_a_grade_above_5_and_a_repeated_timepoint(perso
     with pytest.raises(ValidationError):
         services.cytopenia_record(actor=user, case=infused_case, kind="anaemia", day=30, grade=3)
     assert _Counts() == before
+
+
+# --- rules across records -------------------------------------------------------------------------
+
+
+def test_outcome_refuses_a_death_before_the_infusion(personas, infused_case):
+    infusion_date = infused_case.infusion.date
+    before = _Counts()
+    with pytest.raises(DomainError) as exc:
+        services.outcome_record(actor=personas["centre_a"], case=infused_case,
+                                death_date=infusion_date - dt.timedelta(days=1),
+                                last_contact_date=infusion_date - dt.timedelta(days=1))
+    assert exc.value.field == "death_date"
+    assert _Counts() == before
+
+
+def test_outcome_update_refuses_a_death_before_the_infusion(personas, infused_case):
+    user = personas["centre_a"]
+    infusion_date = infused_case.infusion.date
+    outcome = services.outcome_record(actor=user, case=infused_case,
+                                      last_contact_date=infusion_date + dt.timedelta(days=10))
+    with pytest.raises(DomainError):
+        services.outcome_update(actor=user, outcome=outcome, death_date=infusion_date - dt.timedelta(days=2),
+                                last_contact_date=infusion_date - dt.timedelta(days=2))
+    assert Outcome.objects.get(pk=outcome.pk).death_date is None
+
+
+def test_a_second_outcome_of_a_case_is_refused(personas, case):
+    user = personas["centre_a"]
+    services.outcome_record(actor=user, case=case, last_contact_date=APPROVAL + dt.timedelta(days=5))
+    with pytest.raises(DomainError):
+        services.outcome_record(actor=user, case=case, last_contact_date=APPROVAL + dt.timedelta(days=9))
+    assert Outcome.objects.filter(case=case).count() == 1
+
+
+def test_infusion_correction_refuses_a_date_after_the_recorded_death(personas, infused_case):
+    infusion = infused_case.infusion
+    infused_on = infusion.date
+    Outcome.objects.create(case=infused_case, death_date=infused_on + dt.timedelta(days=3),
+                           last_contact_date=infused_on + dt.timedelta(days=3))
+    with pytest.raises(DomainError) as exc:
+        services.infusion_update(actor=personas["centre_a"], infusion=infusion,
+                                 date=infused_on + dt.timedelta(days=4))
+    assert exc.value.field == "date"
+    assert Infusion.objects.get(pk=infusion.pk).date == infused_on
+
+
+def test_infused_attempt_cannot_start_after_its_infusion(personas, infused_case):
+    attempt = infused_case.infusion.attempt
+    with pytest.raises(DomainError) as exc:
+        services.attempt_update(actor=personas["centre_a"], attempt=attempt,
+                                shipped_on=infused_case.infusion.date + dt.timedelta(days=1))
+    assert exc.value.field == "shipped_on"
+
+
+def test_case_update_refuses_an_approval_after_the_recorded_death(personas, case):
+    Outcome.objects.create(case=case, death_date=APPROVAL + dt.timedelta(days=5),
+                           last_contact_date=APPROVAL + dt.timedelta(days=5))
+    with pytest.raises(DomainError) as exc:
+        services.case_update(actor=personas["centre_a"], case=case, approval_date=APPROVAL + dt.timedelta(days=6))
+    assert exc.value.field == "approval_date"
+    assert Case.objects.get(pk=case.pk).approval_date == APPROVAL
+
+
+def test_case_update_refuses_a_product_change_once_manufacture_started(personas, case, apheresis):
+    AttemptFactory(case=case, apheresis=apheresis)
+    with pytest.raises(DomainError) as exc:
+        services.case_update(actor=personas["centre_a"], case=case, product=Product.objects.get(code="tisa-cel"))
+    assert exc.value.field == "product"
+
+
+def test_updates_cannot_move_a_record_to_another_centre(personas, case, centre_b):
+    with pytest.raises(TypeError):
+        services.case_update(actor=personas["centre_a"], case=case, centre=centre_b)
+    with pytest.raises(TypeError):
+        services.patient_update(actor=personas["centre_a"], patient=case.patient, centre=centre_b)
+    assert Case.objects.get(pk=case.pk).centre_id == case.centre_id
+
+
+def test_release_result_within_spec_is_kept_when_the_limit_later_changes(personas, case, apheresis, axi_cel):
+    attempt = AttemptFactory(case=case, apheresis=apheresis)
+    viability = ReleaseParameter.objects.get(product=axi_cel, kind="viability")
+    services.attempt_record_release_results(actor=personas["centre_a"], attempt=attempt,
+                                            values={viability: (viability.limit + 1, "")})
+    ReleaseParameter.objects.filter(pk=viability.pk).update(limit=viability.limit + 10)
+    assert ReleaseResult.objects.get(attempt=attempt, parameter=viability).within_spec is True
