@@ -36,3 +36,20 @@ def personas(db, centre_a, centre_b):
         "admin": UserFactory(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True),
         "analyst": UserFactory(username="analyst", role=Role.ANALYST),
     }
+
+
+@pytest.fixture
+def reference_data(db):
+    """The products and failure reasons seeded by migration, restored if a flush emptied them.
+
+    Transactional tests (live server, threads) end with a flush; the seed migration is
+    idempotent, so re-running it puts back exactly what `migrate` created.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    from cases.models import Product
+
+    if not Product.objects.exists():
+        importlib.import_module("cases.migrations.0002_products_and_reasons").seed(apps, None)

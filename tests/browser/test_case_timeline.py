@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 
 
 @pytest.fixture
-def oos_case():
+def oos_case(reference_data):
     centre = CentreFactory(code="ctra", name="Centre A")
     user = UserFactory(username="clinician.a", role=Role.CENTRE_USER, centre=centre)
     case = CaseFactory(patient=PatientFactory(centre=centre, local_id="A-0042"),
