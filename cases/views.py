@@ -1,5 +1,7 @@
 """Registry pages: thin — permission helper → form → service/selector → render or redirect."""
 
+import copy
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,7 +14,7 @@ from django.views.decorators.http import require_GET
 from accounts.roles import Role
 from cases import forms, selectors, services
 from cases.errors import DomainError
-from cases.models import Centre, Patient, Product
+from cases.models import Apheresis, Centre, Infusion, ManufacturingAttempt, Outcome, Patient, Product
 from cases.permissions import (
     can_write_centre,
     get_attempt_for_user,
@@ -20,6 +22,13 @@ from cases.permissions import (
     get_patient_for_user,
     scope_to_user,
 )
+
+
+def _scratch(obj):
+    """A copy for the form to validate against: the model's own ``clean()`` then reports every
+    cross-record error at once, while the row itself stays untouched until the service applies the
+    change and audits its before/after values."""
+    return copy.copy(obj)
 
 
 def _add_errors(form, exc) -> None:
@@ -102,7 +111,7 @@ def case_detail(request, pk):
 def patient_create(request):
     if request.user.role != Role.CENTRE_USER:
         raise PermissionDenied("Patients are registered by their centre.")
-    form = forms.PatientForm(request.POST or None)
+    form = forms.PatientForm(request.POST or None, instance=Patient(centre=request.user.centre))
     if request.method == "POST" and form.is_valid():
         try:
             services.patient_create(actor=request.user, centre=request.user.centre, **form.cleaned_data)
@@ -118,7 +127,7 @@ def patient_create(request):
 @login_required
 def patient_edit(request, pk):
     patient = get_patient_for_user(request.user, pk, write=True)
-    form = forms.PatientForm(request.POST) if request.method == "POST" else forms.PatientForm(instance=patient)
+    form = forms.PatientForm(request.POST or None, instance=_scratch(patient))
     next_case = _next_case(request, patient)
     if request.method == "POST" and form.is_valid():
         try:
@@ -163,8 +172,7 @@ def case_create(request):
 @login_required
 def case_edit(request, pk):
     case = get_case_for_user(request.user, pk, write=True)
-    # POST builds an unbound-to-instance form: the service applies the change and audits it.
-    form = forms.CaseForm(request.POST) if request.method == "POST" else forms.CaseForm(instance=case)
+    form = forms.CaseForm(request.POST or None, instance=_scratch(case))
     return _form_page(request, case=case, form=form, title="Baseline", section="baseline",
                       save=lambda f: services.case_update(actor=request.user, case=case, **f.cleaned_data))
 
@@ -172,7 +180,8 @@ def case_edit(request, pk):
 @login_required
 def apheresis_add(request, pk):
     case = get_case_for_user(request.user, pk, write=True)
-    form = forms.ApheresisForm(request.POST or None)
+    form = forms.ApheresisForm(request.POST or None,
+                               instance=Apheresis(case=case, number=case.apheresis_set.count() + 1))
     return _form_page(request, case=case, form=form, title="Apheresis", section="apheresis",
                       save=lambda f: services.apheresis_record(actor=request.user, case=case, **f.cleaned_data))
 
@@ -191,7 +200,8 @@ def _attempt_save(request, case, attempt=None):
 @login_required
 def attempt_add(request, pk):
     case = get_case_for_user(request.user, pk, write=True)
-    form = forms.AttemptForm(request.POST or None, case=case)
+    form = forms.AttemptForm(request.POST or None, case=case,
+                             instance=ManufacturingAttempt(case=case, number=case.attempts.count() + 1))
     return _form_page(request, case=case, form=form, title="Manufacturing attempt", section="timeline",
                       save=_attempt_save(request, case))
 
@@ -204,10 +214,7 @@ def _attempt_for(request, pk, number):
 @login_required
 def attempt_edit(request, pk, number):
     case, attempt = _attempt_for(request, pk, number)
-    if request.method == "POST":
-        form = forms.AttemptForm(request.POST, case=case)
-    else:
-        form = forms.AttemptForm(instance=attempt, case=case)
+    form = forms.AttemptForm(request.POST or None, instance=_scratch(attempt), case=case)
     return _form_page(request, case=case, form=form, title=f"Attempt {number}", section=f"attempt-{number}",
                       save=_attempt_save(request, case, attempt))
 
@@ -229,10 +236,8 @@ def attempt_results(request, pk, number):
 def infusion_edit(request, pk):
     case = get_case_for_user(request.user, pk, write=True)
     infusion = case.infusion if hasattr(case, "infusion") else None
-    if request.method == "POST":
-        form = forms.InfusionForm(request.POST, case=case)
-    else:
-        form = forms.InfusionForm(instance=infusion, case=case)
+    form = forms.InfusionForm(request.POST or None, instance=_scratch(infusion) if infusion else Infusion(case=case),
+                              case=case)
 
     def save(form):
         if infusion is None:
@@ -247,10 +252,7 @@ def infusion_edit(request, pk):
 def outcome_edit(request, pk):
     case = get_case_for_user(request.user, pk, write=True)
     outcome = case.outcome if hasattr(case, "outcome") else None
-    if request.method == "POST":
-        form = forms.OutcomeForm(request.POST)
-    else:
-        form = forms.OutcomeForm(instance=outcome)
+    form = forms.OutcomeForm(request.POST or None, instance=_scratch(outcome) if outcome else Outcome(case=case))
 
     def save(form):
         if outcome is None:

@@ -192,3 +192,135 @@ def test_centre_user_registers_a_patient_and_a_case_end_to_end(client, personas)
     case = Case.objects.get(patient=patient)
     assert case.public_id == f"CTRA-{case.pk:06d}"
     assert response["Location"] == reverse("cases:case_detail", args=[case.pk])
+
+
+EDIT_LINKS = ("Edit baseline", "Edit patient", "Add apheresis", "Edit attempt", "Release results",
+              "Add manufacturing attempt", "Record infusion", "Record outcome")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", READERS)
+def test_read_only_roles_see_the_timeline_without_edit_links(client, personas, registry, persona):
+    client.force_login(personas[persona])
+    body = client.get(reverse("cases:case_detail", args=[registry["own"].pk])).content.decode()
+    assert "Manufacturing attempt 1" in body
+    assert not [link for link in EDIT_LINKS if link in body]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["centre_a", "admin"])
+def test_writers_see_every_edit_link(client, personas, registry, persona):
+    client.force_login(personas[persona])
+    body = client.get(reverse("cases:case_detail", args=[registry["own"].pk])).content.decode()
+    assert [link for link in EDIT_LINKS if link not in body] == []
+
+
+@pytest.mark.django_db
+def test_htmx_gets_the_same_form_partial_and_a_redrawn_timeline_on_success(client, personas, registry):
+    case = registry["own"]
+    client.force_login(personas["centre_a"])
+    url = reverse("cases:apheresis_add", args=[case.pk])
+    partial = client.get(url, headers={"HX-Request": "true"})
+    assert partial.status_code == 200
+    assert "<html" not in partial.content.decode() and f'hx-post="{url}"' in partial.content.decode()
+    full = client.get(url).content.decode()
+    assert "<html" in full and f'hx-post="{url}"' in full
+
+    response = client.post(url, {"date": "2022-04-20", "lymphocytes": "0.9"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#timeline"
+    assert "Apheresis 2" in response.content.decode()
+    assert case.apheresis_set.count() == 2
+
+
+@pytest.mark.django_db
+def test_without_htmx_a_valid_post_redirects_to_the_case_section(client, personas, registry):
+    case = registry["own"]
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:outcome_edit", args=[case.pk]), {"last_contact_date": "2023-01-01"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("cases:case_detail", args=[case.pk]) + "#outcome"
+    # The same URL then edits the one outcome instead of adding a second.
+    response = client.post(reverse("cases:outcome_edit", args=[case.pk]), {"last_contact_date": "2023-02-01"})
+    assert response.status_code == 302
+    assert case.outcome.last_contact_date == dt.date(2023, 2, 1)
+
+
+@pytest.mark.django_db
+def test_every_error_of_a_form_is_shown_at_once_next_to_its_field(client, personas, registry):
+    case = registry["own"]
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:apheresis_add", args=[case.pk]), {"date": "2022-01-01", "wbc": "-1"},
+                           headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "before the panel approval" in body and "greater than or equal to 0" in body
+    assert case.apheresis_set.count() == 1
+
+
+@pytest.mark.django_db
+def test_attempt_dates_out_of_order_are_refused_with_the_message(client, personas, registry):
+    case = registry["own"]
+    apheresis = case.apheresis_set.get()
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:attempt_add", args=[case.pk]), {
+        "apheresis": apheresis.pk, "shipped_on": "2022-03-02", "result_on": "2022-03-01", "outcome": "pending"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "cannot start before the apheresis" in body and "cannot be before the manufacture started" in body
+    assert case.attempts.count() == 1
+
+
+@pytest.mark.django_db
+def test_garbage_input_is_a_form_error_not_a_500(client, personas, registry):
+    case = registry["own"]
+    client.force_login(personas["centre_a"])
+    for url_name, body in [
+        ("case_edit", {"approval_date": "not-a-date", "product": "999999", "ecog": "nine"}),
+        ("attempt_edit", {"apheresis": "x", "outcome": "banana", "viable_car_t_dose": "lots"}),
+        ("attempt_results", {f"p{p.pk}": "n/a" for p in case.product.release_parameters.all()}),
+        ("infusion_edit", {"attempt": "-1", "date": "31/31/2022"}),
+        ("outcome_edit", {"crs_grade": "7", "last_contact_date": ""}),
+    ]:
+        kwargs = {"pk": case.pk, **({"number": 1} if "attempt" in url_name else {})}
+        response = client.post(reverse(f"cases:{url_name}", kwargs=kwargs), body)
+        assert response.status_code == 200, url_name
+        assert 'class="errorlist"' in response.content.decode(), url_name
+
+
+@pytest.mark.django_db
+def test_release_results_entered_inline_show_pass_and_fail_against_the_spec(client, personas, registry):
+    case = registry["own"]
+    parameters = {p.kind: p for p in case.product.release_parameters.all()}
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:attempt_results", kwargs={"pk": case.pk, "number": 1}),
+                           {f"p{parameters['viability'].pk}": "55", f"p{parameters['sterility'].pk}": "pass"},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    results = {r.parameter.kind: r.within_spec for r in case.attempts.get().release_results.all()}
+    assert results == {"viability": False, "sterility": True}
+    assert 'badge fail">fail' in response.content.decode() and 'badge pass">pass' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_patient_edit_reports_a_local_id_already_used_at_the_centre(client, personas, registry, centre_a):
+    PatientFactory(centre=centre_a, local_id="TAKEN")
+    patient = registry["own"].patient
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:patient_edit", args=[patient.pk]),
+                           {"local_id": "TAKEN", "sex": "M", "birth_year": 1960, "weight_kg": 70})
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    patient.refresh_from_db()
+    assert patient.local_id != "TAKEN"
+
+
+@pytest.mark.django_db
+def test_a_case_whose_patient_died_before_infusion_is_listed_as_closed(client, personas, registry):
+    from cases.models import Outcome
+
+    case = registry["own"]
+    Outcome.objects.create(case=case, death_date=dt.date(2022, 4, 1), last_contact_date=dt.date(2022, 4, 1))
+    client.force_login(personas["centre_a"])
+    body = client.get(reverse("cases:case_list"), {"status": "closed"}).content.decode()
+    assert case.public_id in body and "Closed, not infused" in body
