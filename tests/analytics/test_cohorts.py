@@ -4,31 +4,16 @@ import csv
 import datetime as dt
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import transaction
 
 from analytics import cohorts as c
 from analytics.dataset import COLUMNS, load_analysis_data, load_dataset
-from cases.demo import registry_is_empty
 from cases.models import Case
+from tests.analytics.conftest import CHECK_CONTRACT
 
-# shared/ sits beside the checkout, in development and in CI alike.
-CHECK_CONTRACT = Path(settings.BASE_DIR).parent / "shared" / "tools" / "check_contract.py"
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def registry(django_db_setup, django_db_blocker):
-    """The default demo registry, loaded once in a transaction rolled back after the module."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        args = [] if registry_is_empty() else ["--reset"]
-        call_command("seed_demo", *args, stdout=open("/dev/null", "w"))  # noqa: SIM115
-        yield
-        transaction.set_rollback(True)
 
 
 # --- pure derivations -------------------------------------------------------------------------
