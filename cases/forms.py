@@ -3,6 +3,7 @@ from django import forms
 from cases.models import (
     Apheresis,
     Case,
+    Cytopenia,
     FailureReason,
     Infusion,
     ManufacturingAttempt,
@@ -114,3 +115,10 @@ class OutcomeForm(forms.ModelForm):
         fields = ["best_response", "crs_grade", "icans_grade", "icu_admission", "progression_date", "death_date",
                   "death_cause", "last_contact_date"]
         widgets = {"progression_date": DATE, "death_date": DATE, "last_contact_date": DATE}
+
+
+class CytopeniaForm(forms.ModelForm):
+    class Meta:
+        model = Cytopenia
+        fields = ["kind", "day", "grade", "ctcae_version"]
+        labels = {"grade": "CTCAE grade (0-5)", "ctcae_version": "CTCAE version"}

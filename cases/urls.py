@@ -16,4 +16,5 @@ urlpatterns = [
     path("<int:pk>/attempts/<int:number>/results/", views.attempt_results, name="attempt_results"),
     path("<int:pk>/infusion/", views.infusion_edit, name="infusion_edit"),
     path("<int:pk>/outcome/", views.outcome_edit, name="outcome_edit"),
+    path("<int:pk>/cytopenias/new/", views.cytopenia_add, name="cytopenia_add"),
 ]

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from accounts.roles import Role
 from cases import forms, selectors, services
 from cases.errors import DomainError
-from cases.models import Apheresis, Centre, Infusion, ManufacturingAttempt, Outcome, Patient, Product
+from cases.models import Apheresis, Centre, Cytopenia, Infusion, ManufacturingAttempt, Outcome, Patient, Product
 from cases.permissions import (
     can_write_centre,
     get_attempt_for_user,
@@ -114,12 +114,12 @@ def patient_create(request):
     form = forms.PatientForm(request.POST or None, instance=Patient(centre=request.user.centre))
     if request.method == "POST" and form.is_valid():
         try:
-            services.patient_create(actor=request.user, centre=request.user.centre, **form.cleaned_data)
+            patient = services.patient_create(actor=request.user, centre=request.user.centre, **form.cleaned_data)
         except (ValidationError, DomainError) as exc:
             _add_errors(form, exc)
         else:
-            messages.success(request, "Patient registered.")
-            return redirect("cases:case_create")
+            messages.success(request, f"Patient {patient.local_id} registered.")
+            return redirect(f"{reverse('cases:case_create')}?patient={patient.pk}")
     return render(request, "cases/form_page.html", {"form": form, "title": "Register a patient",
                                                     "action": request.path})
 
@@ -154,7 +154,8 @@ def case_create(request):
     if request.user.role != Role.CENTRE_USER:
         raise PermissionDenied("Cases are registered by their centre.")
     patients = scope_to_user(request.user, Patient.objects.all())
-    form = forms.NewCaseForm(request.POST or None, patients=patients)
+    form = forms.NewCaseForm(request.POST or None, patients=patients,
+                             initial={"patient": request.GET.get("patient", "")})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         patient = data.pop("patient")
@@ -261,3 +262,11 @@ def outcome_edit(request, pk):
             services.outcome_update(actor=request.user, outcome=outcome, **form.cleaned_data)
 
     return _form_page(request, case=case, form=form, title="Outcome and follow-up", section="outcome", save=save)
+
+
+@login_required
+def cytopenia_add(request, pk):
+    case = get_case_for_user(request.user, pk, write=True)
+    form = forms.CytopeniaForm(request.POST or None, instance=Cytopenia(case=case))
+    return _form_page(request, case=case, form=form, title="Cytopenia", section="outcome",
+                      save=lambda f: services.cytopenia_record(actor=request.user, case=case, **f.cleaned_data))

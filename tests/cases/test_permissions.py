@@ -44,8 +44,11 @@ def records(personas, centre_a, centre_b):
     attempt = AttemptFactory(case=case, apheresis=apheresis, shipped_on=dt.date(2022, 3, 12),
                              result_on=dt.date(2022, 4, 2))
     other = CaseFactory(patient=PatientFactory(centre=centre_b, local_id="B-1"), product=axi)
-    return {"case": case, "patient": case.patient, "apheresis": apheresis, "attempt": attempt, "other": other,
-            "viability": axi.release_parameters.get(kind="viability"), "axi": axi}
+    infused = CaseFactory(patient=PatientFactory(centre=centre_a, local_id="A-9"), product=axi)
+    infused_attempt = AttemptFactory(apheresis=ApheresisFactory(case=infused))
+    Infusion.objects.create(case=infused, attempt=infused_attempt, date=infused_attempt.result_on)
+    return {"case": case, "infused": infused, "patient": case.patient, "apheresis": apheresis, "attempt": attempt,
+            "other": other, "viability": axi.release_parameters.get(kind="viability"), "axi": axi}
 
 
 def _fingerprint() -> tuple:
@@ -79,10 +82,12 @@ URLS = {
     "infusion_edit": (lambda r: {"pk": r["case"].pk},
                       lambda r: {"attempt": r["attempt"].pk, "date": "2022-04-10"}),
     "outcome_edit": (lambda r: {"pk": r["case"].pk}, lambda r: {"last_contact_date": "2023-01-01"}),
+    "cytopenia_add": (lambda r: {"pk": r["infused"].pk}, lambda r: {"kind": "neutropenia", "day": 30, "grade": 3,
+                                                                      "ctcae_version": "5.0"}),
 }
 REGISTRATION = {"patient_create", "case_create"}
 OWNED = {"patient_edit", "case_edit", "apheresis_add", "attempt_add", "attempt_edit", "attempt_results",
-         "infusion_edit", "outcome_edit"}
+         "infusion_edit", "outcome_edit", "cytopenia_add"}
 
 
 def expected_status(persona: str, url_name: str, method: str) -> int:
@@ -160,13 +165,13 @@ def test_unknown_case_is_404_for_everyone(client, personas):
 @pytest.mark.django_db
 def test_scope_to_user_limits_centre_users_to_their_centre(personas, records):
     cases = Case.objects.all()
-    assert list(scope_to_user(personas["centre_a"], cases)) == [records["case"]]
+    assert set(scope_to_user(personas["centre_a"], cases)) == {records["case"], records["infused"]}
     assert list(scope_to_user(personas["centre_b"], cases)) == [records["other"]]
     for persona in (*READERS, "admin"):
-        assert scope_to_user(personas[persona], cases).count() == 2
+        assert scope_to_user(personas[persona], cases).count() == 3
     attempts = ManufacturingAttempt.objects.all()
     assert scope_to_user(personas["centre_b"], attempts, centre_field="case__centre").count() == 0
-    assert scope_to_user(personas["centre_a"], attempts, centre_field="case__centre").count() == 1
+    assert scope_to_user(personas["centre_a"], attempts, centre_field="case__centre").count() == 2
 
 
 @pytest.mark.django_db

@@ -360,3 +360,26 @@ def test_a_case_whose_patient_died_before_infusion_is_listed_as_closed(client, p
     client.force_login(personas["centre_a"])
     body = client.get(reverse("cases:case_list"), {"status": "closed"}).content.decode()
     assert case.public_id in body and "Closed, not infused" in body
+
+
+@pytest.mark.django_db
+def test_registering_a_patient_leads_to_the_case_form_with_that_patient_chosen(client, personas):
+    client.force_login(personas["centre_a"])
+    response = client.post(reverse("cases:patient_create"),
+                           {"local_id": "A-88", "sex": "M", "birth_year": 1958, "weight_kg": 90})
+    patient = personas["centre_a"].centre.patients.get(local_id="A-88")
+    assert response["Location"] == f"{reverse('cases:case_create')}?patient={patient.pk}"
+    body = client.get(response["Location"]).content.decode()
+    assert f'<option value="{patient.pk}" selected>' in body
+
+
+@pytest.mark.django_db
+def test_a_cytopenia_already_recorded_at_that_day_is_a_form_error(client, personas, centre_a):
+    case = _full_case(centre_a, 1)  # has neutropenia at day 30
+    client.force_login(personas["centre_a"])
+    url = reverse("cases:cytopenia_add", args=[case.pk])
+    response = client.post(url, {"kind": "neutropenia", "day": 30, "grade": 2, "ctcae_version": "5.0"})
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    response = client.post(url, {"kind": "neutropenia", "day": 90, "grade": 9, "ctcae_version": "5.0"})
+    assert response.status_code == 200 and "less than or equal to 5" in response.content.decode()
+    assert case.cytopenias.count() == 1
