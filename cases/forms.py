@@ -20,6 +20,13 @@ class PatientForm(forms.ModelForm):
         fields = ["local_id", "sex", "birth_year", "weight_kg", "height_cm"]
 
 
+class PatientWithCentreForm(PatientForm):
+    """For admins, who register for any centre; a centre user's patients are always their centre's."""
+
+    class Meta(PatientForm.Meta):
+        fields = ["centre", *PatientForm.Meta.fields]
+
+
 class CaseForm(forms.ModelForm):
     class Meta:
         model = Case

@@ -38,6 +38,15 @@ def can_write_centre(user, centre_id) -> bool:
     return user.role == Role.CENTRE_USER and centre_id is not None and user.centre_id == centre_id
 
 
+def can_register(user) -> bool:
+    """May the user register patients and cases? Their centre's users, or an admin for any centre."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or user.role in WRITE_ROLES_ALL_CENTRES:
+        return True
+    return user.role == Role.CENTRE_USER and user.centre_id is not None
+
+
 def check_write(user, centre_id) -> None:
     if not can_write_centre(user, centre_id):
         raise PermissionDenied("Your role can read this record but not change it.")

@@ -16,6 +16,7 @@ from cases import forms, selectors, services
 from cases.errors import DomainError
 from cases.models import Apheresis, Centre, Cytopenia, Infusion, ManufacturingAttempt, Outcome, Patient, Product
 from cases.permissions import (
+    can_register,
     can_write_centre,
     get_attempt_for_user,
     get_case_for_user,
@@ -85,7 +86,7 @@ def case_list(request):
         "statuses": selectors.STATUSES,
         "cohorts": selectors.COHORTS,
         "centres": None if request.user.role == Role.CENTRE_USER else _centres(),
-        "can_create": request.user.role == Role.CENTRE_USER,
+        "can_create": can_register(request.user),
     }
     template = "cases/partials/_case_rows.html" if request.htmx else "cases/case_list.html"
     return render(request, template, context)
@@ -109,12 +110,18 @@ def case_detail(request, pk):
 
 @login_required
 def patient_create(request):
-    if request.user.role != Role.CENTRE_USER:
+    if not can_register(request.user):
         raise PermissionDenied("Patients are registered by their centre.")
-    form = forms.PatientForm(request.POST or None, instance=Patient(centre=request.user.centre))
+    if request.user.is_centre_user:
+        form = forms.PatientForm(request.POST or None, instance=Patient(centre=request.user.centre))
+    else:
+        form = forms.PatientWithCentreForm(request.POST or None)
+        form.fields["centre"].queryset = Centre.objects.filter(active=True)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        centre = data.pop("centre", None) or request.user.centre
         try:
-            patient = services.patient_create(actor=request.user, centre=request.user.centre, **form.cleaned_data)
+            patient = services.patient_create(actor=request.user, centre=centre, **data)
         except (ValidationError, DomainError) as exc:
             _add_errors(form, exc)
         else:
@@ -151,9 +158,10 @@ def _next_case(request, patient):
 
 @login_required
 def case_create(request):
-    if request.user.role != Role.CENTRE_USER:
+    if not can_register(request.user):
         raise PermissionDenied("Cases are registered by their centre.")
-    patients = scope_to_user(request.user, Patient.objects.all())
+    # The choice labels show centre/local id: fetch the centres with the patients.
+    patients = scope_to_user(request.user, Patient.objects.select_related("centre"))
     form = forms.NewCaseForm(request.POST or None, patients=patients,
                              initial={"patient": request.GET.get("patient", "")})
     if request.method == "POST" and form.is_valid():

@@ -63,7 +63,9 @@ def _fingerprint() -> tuple:
 URLS = {
     "case_list": (lambda r: {}, None),
     "case_detail": (lambda r: {"pk": r["case"].pk}, None),
-    "patient_create": (lambda r: {}, lambda r: {"local_id": "A-2", "sex": "F", "birth_year": 1970, "weight_kg": 64}),
+    # "centre" is read only from admins: a centre user always registers for their own centre.
+    "patient_create": (lambda r: {}, lambda r: {"local_id": "A-2", "sex": "F", "birth_year": 1970, "weight_kg": 64,
+                                                "centre": r["patient"].centre_id}),
     "case_create": (lambda r: {}, lambda r: {"patient": r["patient"].pk, "product": r["axi"].pk,
                                              "indication": "LBCL", "approval_date": "2024-05-01"}),
     "patient_edit": (lambda r: {"pk": r["patient"].pk},
@@ -98,8 +100,8 @@ def expected_status(persona: str, url_name: str, method: str) -> int:
             return 405
         return 404 if url_name == "case_detail" and persona == "centre_b" else 200
     if url_name in REGISTRATION:
-        # Registration is the centre's own act: it registers under the user's centre.
-        if persona not in ("centre_a", "centre_b"):
+        # A centre user registers under their own centre; an admin for any centre; the others read only.
+        if persona in READERS:
             return 403
         if method == "GET":
             return 200

@@ -383,3 +383,23 @@ def test_a_cytopenia_already_recorded_at_that_day_is_a_form_error(client, person
     response = client.post(url, {"kind": "neutropenia", "day": 90, "grade": 9, "ctcae_version": "5.0"})
     assert response.status_code == 200 and "less than or equal to 5" in response.content.decode()
     assert case.cytopenias.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_centre_user_cannot_register_a_patient_at_another_centre(client, personas, centre_a, centre_b):
+    client.force_login(personas["centre_b"])
+    response = client.post(reverse("cases:patient_create"), {"local_id": "SNEAK", "sex": "M", "birth_year": 1960,
+                                                             "weight_kg": 70, "centre": centre_a.pk})
+    assert response.status_code == 302
+    assert list(centre_b.patients.values_list("local_id", flat=True)) == ["SNEAK"]
+    assert not centre_a.patients.exists()
+
+
+@pytest.mark.django_db
+def test_an_admin_registers_a_patient_for_a_chosen_centre(client, personas, centre_a):
+    client.force_login(personas["admin"])
+    assert 'name="centre"' in client.get(reverse("cases:patient_create")).content.decode()
+    response = client.post(reverse("cases:patient_create"), {"local_id": "ADM-1", "sex": "F", "birth_year": 1975,
+                                                             "weight_kg": 60, "centre": centre_a.pk})
+    assert response.status_code == 302
+    assert centre_a.patients.get().local_id == "ADM-1"
