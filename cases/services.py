@@ -31,6 +31,25 @@ from cases.models import (
 )
 from cases.permissions import check_write
 
+# Every audit event code these services write, with the text the audit pages show for it.
+AUDIT_EVENTS = {
+    "cases.patient.created": "registered a patient",
+    "cases.patient.updated": "changed a patient's details",
+    "cases.case.created": "registered a case",
+    "cases.case.updated": "changed a case's baseline",
+    "cases.apheresis.created": "recorded an apheresis",
+    "cases.apheresis.updated": "corrected an apheresis",
+    "cases.attempt.created": "recorded a manufacturing attempt",
+    "cases.attempt.updated": "changed a manufacturing attempt",
+    "cases.attempt.reasons_changed": "changed the failure reasons of an attempt",
+    "cases.attempt.release_results_recorded": "recorded release results",
+    "cases.infusion.created": "recorded an infusion",
+    "cases.infusion.updated": "corrected an infusion",
+    "cases.outcome.created": "recorded the outcome",
+    "cases.outcome.updated": "updated the outcome and follow-up",
+    "cases.cytopenia.created": "recorded a cytopenia",
+}
+
 # What an update may change: anything else (the owning centre, the case of a record) is fixed at creation.
 PATIENT_FIELDS = frozenset({"local_id", "sex", "birth_year", "weight_kg", "height_cm"})
 CASE_FIELDS = frozenset({

@@ -702,3 +702,13 @@ def test_release_result_within_spec_is_kept_when_the_limit_later_changes(persona
                                             values={viability: (viability.limit + 1, "")})
     ReleaseParameter.objects.filter(pk=viability.pk).update(limit=viability.limit + 10)
     assert ReleaseResult.objects.get(attempt=attempt, parameter=viability).within_spec is True
+
+
+def test_every_audit_code_written_by_the_services_has_a_human_text():
+    import inspect
+    import re
+
+    source = inspect.getsource(services)
+    registry = source[source.index("AUDIT_EVENTS = {"):source.index("\n}\n")]
+    written = set(re.findall(r'"(cases\.[a-z_]+\.[a-z_]+)"', source.replace(registry, "")))
+    assert len(written) == 15 and written == set(services.AUDIT_EVENTS)

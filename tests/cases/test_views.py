@@ -403,3 +403,12 @@ def test_an_admin_registers_a_patient_for_a_chosen_centre(client, personas, cent
                                                              "weight_kg": 60, "centre": centre_a.pk})
     assert response.status_code == 302
     assert centre_a.patients.get().local_id == "ADM-1"
+
+
+@pytest.mark.django_db
+def test_htmx_filtering_swaps_only_the_rows(client, personas, registry):
+    client.force_login(personas["physician"])
+    response = client.get(reverse("cases:case_list"), {"centre": "ctra"}, headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body and "<form" not in body
+    assert registry["own"].public_id in body and registry["other"].public_id not in body
