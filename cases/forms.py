@@ -2,7 +2,9 @@ from django import forms
 
 from cases.models import (
     Apheresis,
+    AttemptOutcome,
     Case,
+    Comparator,
     Cytopenia,
     FailureReason,
     Infusion,
@@ -81,22 +83,25 @@ class ReleaseResultsForm(forms.Form):
             current = existing.get(parameter.pk)
             name = f"p{parameter.pk}"
             label = f"{parameter.name} ({parameter.spec_display})"
-            if parameter.comparator == "pass":
-                self.fields[name] = forms.ChoiceField(
-                    label=label, required=False,
-                    choices=[("", "—"), ("pass", "Pass / negative"), ("fail", "Fail / detected")],
-                    initial=current.value_text if current else "",
-                )
+            if parameter.comparator == Comparator.PASS:
+                choices = [("", "—"), ("pass", "Pass / negative"), ("fail", "Fail / detected")]
+                recorded = current.value_text if current else ""
+                if recorded and recorded not in dict(choices):
+                    # Keep the certificate's own wording ("Sterile", "Not detected") as a choice, so
+                    # saving the form unchanged neither loses nor rewrites it.
+                    choices.append((recorded, recorded))
+                self.fields[name] = forms.ChoiceField(label=label, required=False, choices=choices, initial=recorded)
             else:
+                recorded = current.value_numeric if current else None
                 self.fields[name] = forms.FloatField(
-                    label=label, required=False, initial=current.value_numeric if current else None,
+                    label=label, required=False, initial=None if recorded is None else f"{recorded:g}",
                 )
 
     def values(self) -> dict:
         result = {}
         for parameter in self.parameters:
             value = self.cleaned_data.get(f"p{parameter.pk}")
-            if parameter.comparator == "pass":
+            if parameter.comparator == Comparator.PASS:
                 result[parameter] = (None, value or "")
             else:
                 result[parameter] = (value, "")
@@ -112,7 +117,8 @@ class InfusionForm(forms.ModelForm):
     def __init__(self, *args, case=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["attempt"].queryset = (
-            case.attempts.filter(outcome__in=["in_spec", "oos"]) if case else ManufacturingAttempt.objects.none()
+            case.attempts.filter(outcome__in=[AttemptOutcome.IN_SPEC, AttemptOutcome.OOS]) if case
+            else ManufacturingAttempt.objects.none()
         )
 
 

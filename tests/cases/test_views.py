@@ -412,3 +412,23 @@ def test_htmx_filtering_swaps_only_the_rows(client, personas, registry):
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body and "<form" not in body
     assert registry["own"].public_id in body and registry["other"].public_id not in body
+
+
+@pytest.mark.django_db
+def test_saving_release_results_unchanged_keeps_the_certificates_wording(client, personas, registry):
+    from cases.models import ReleaseResult
+
+    case = registry["own"]
+    attempt = case.attempts.get()
+    sterility = case.product.release_parameters.get(kind="sterility")
+    viability = case.product.release_parameters.get(kind="viability")
+    ReleaseResult.objects.create(attempt=attempt, parameter=sterility, value_text="Sterile", within_spec=True)
+    ReleaseResult.objects.create(attempt=attempt, parameter=viability, value_numeric=81.5, within_spec=True)
+    client.force_login(personas["centre_a"])
+    url = reverse("cases:attempt_results", kwargs={"pk": case.pk, "number": 1})
+    form = client.get(url).context["form"]
+    # Post back exactly what the form shows.
+    response = client.post(url, {name: form[name].value() or "" for name in form.fields})
+    assert response.status_code == 302
+    assert {r.parameter.kind: (r.value_numeric, r.value_text) for r in attempt.release_results.all()} == {
+        "sterility": (None, "Sterile"), "viability": (81.5, "")}
