@@ -124,9 +124,8 @@ class ProductAdmin(RegistryAdmin):
 
 
 @admin.register(FailureReason)
-class FailureReasonAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    # FailureReason keeps no django-simple-history table, so there is no history view to offer;
-    # its codes are looked up by other modules, hence read-only once created.
+class FailureReasonAdmin(RegistryAdmin):
+    # Its codes are looked up by other modules, hence read-only once created.
     list_display = ("code", "label", "order")
     search_fields = ("code", "label")
     ordering = ("order", "label")

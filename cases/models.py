@@ -307,6 +307,7 @@ class FailureReason(models.Model):
     code = models.SlugField(max_length=40, unique=True)
     label = models.CharField(max_length=120)
     order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["order", "label"]
