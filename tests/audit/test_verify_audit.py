@@ -1,0 +1,58 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from audit.models import AuditEvent
+from audit.services import audit_log
+
+
+@pytest.fixture
+def chain(personas):
+    for n in range(5):
+        audit_log(code="tests.event", actor=personas["admin"], context={"n": n})
+    return list(AuditEvent.objects.order_by("id"))
+
+
+@pytest.mark.django_db
+def test_intact_chain_verifies(chain, capsys):
+    call_command("verify_audit")
+    assert "intact" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_application_refuses_to_change_or_delete_events(chain):
+    with pytest.raises(TypeError):
+        AuditEvent.objects.filter(pk=chain[0].pk).update(code="x")
+    with pytest.raises(TypeError):
+        chain[0].delete()
+    with pytest.raises(TypeError):
+        chain[0].save()
+
+
+@pytest.mark.django_db
+def test_an_update_behind_the_applications_back_is_named(chain):
+    victim = chain[2]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET context = %s WHERE id = %s", ['{"n": 99}', victim.pk])
+    with pytest.raises(CommandError, match=f"entry {victim.pk} .*altered"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_a_delete_behind_the_applications_back_is_named(chain):
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [chain[1].pk])
+    with pytest.raises(CommandError, match=f"entry {chain[2].pk} does not chain"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_create_api_token_prints_a_working_token(personas, client, capsys):
+    call_command("create_api_token", "analyst")
+    key = capsys.readouterr().out.strip()
+    from rest_framework.authtoken.models import Token
+
+    assert Token.objects.get(key=key).user == personas["analyst"]
+    assert AuditEvent.objects.filter(code="accounts.api_token.created").exists()
+    with pytest.raises(CommandError, match="No active user"):
+        call_command("create_api_token", "nobody")
