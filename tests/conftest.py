@@ -14,6 +14,12 @@ def _celery_eager(settings):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Personas and factories create users in most tests; the production hasher would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def centre_a(db):
     return CentreFactory(code="ctra", name="Centre A")

@@ -28,12 +28,6 @@ READERS = ("physician", "pharmacist", "ops", "analyst")
 PERSONAS = ("centre_a", "centre_b", *READERS, "admin", "anonymous")
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Personas are created per test; the production hasher would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def records(personas, centre_a, centre_b):
     """A case of centre A with one collection and one in-specification attempt, and a case of centre B."""

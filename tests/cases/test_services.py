@@ -30,12 +30,6 @@ pytestmark = pytest.mark.django_db
 APPROVAL = dt.date(2022, 3, 1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Personas are created per test; the production hasher would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _event(code, obj) -> AuditEvent:
     return AuditEvent.objects.get(code=code, object_type=obj._meta.label_lower, object_id=str(obj.pk))
 

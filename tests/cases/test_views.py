@@ -12,12 +12,6 @@ from tests.factories import ApheresisFactory, AttemptFactory, CaseFactory, Patie
 READERS = ["physician", "pharmacist", "ops", "analyst"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Personas are created per test; the production hasher would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def registry(personas, centre_a, centre_b):
     axi = Product.objects.get(code="axi-cel")
