@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "audit",
     "analytics",
     "panel",
+    "notifications",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +142,13 @@ EMAIL_BACKEND = env.str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="oos-panel@example.nhs.uk")
+# Absolute address of the site, for links in e-mails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# Periodic work (celery beat). Each app's tasks are idempotent, so a missed or doubled run is harmless.
+CELERY_BEAT_SCHEDULE = {
+    "flush-outbox": {"task": "notifications.tasks.flush_outbox", "schedule": 60.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

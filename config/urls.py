@@ -9,5 +9,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("cases/", include("cases.urls")),
+    path("panel/", include("panel.urls")),
+    path("analytics/", include("analytics.urls")),
+    path("audit/", include("audit.urls")),
+    path("api/v1/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

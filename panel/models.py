@@ -101,11 +101,23 @@ class OOSApplication(models.Model):
     clinical_justification = models.TextField(blank=True)
     urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.ROUTINE)
     contact = models.CharField(max_length=200, blank=True, help_text="Who the panel contacts at the centre")
+    contact_email = models.EmailField(blank=True, help_text="Where the decision letter is sent")
     status = models.CharField(max_length=16, choices=ApplicationStatus.choices, default=ApplicationStatus.DRAFT)
     failed_parameters = models.JSONField(default=list, blank=True)
     dose_verdict = models.JSONField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True)
+    # Set while an information request is open: the SLA clock stops then, and on the answer
+    # ``sla_due_at`` moves on by the time the centre took.
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
+    # After the decision is communicated the centre records whether the OOS product was given.
+    infused_at = models.DateTimeField(null=True, blank=True, help_text="When the OOS product was infused")
+    infusion_recorded_at = models.DateTimeField(null=True, blank=True)
+    # An infused OOS product must be notified to the manufacturer and the competent authority
+    # within 48 hours of infusion; the deadline is shown on dashboards until both are recorded.
+    regulatory_deadline_at = models.DateTimeField(null=True, blank=True)
+    manufacturer_notified_at = models.DateTimeField(null=True, blank=True)
+    authority_notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -197,3 +209,135 @@ class Decision(models.Model):
 
     def __str__(self):
         return f"Decision on {self.application_id}: {self.outcome}"
+
+
+def _private_path(folder: str, instance, filename: str) -> str:
+    # The stored name never comes from the user: a random token, in a folder per application.
+    import secrets
+
+    return f"{folder}/{instance.application_id}/{secrets.token_hex(16)}.pdf"
+
+
+def attachment_path(instance, filename):
+    return _private_path("attachments", instance, filename)
+
+
+def letter_path(instance, filename):
+    return _private_path("letters", instance, filename)
+
+
+class AttachmentKind(models.TextChoices):
+    CERTIFICATE = "certificate_of_analysis", "Certificate of analysis"
+    RISK_ASSESSMENT = "risk_assessment", "Manufacturer's risk assessment"
+    OTHER = "other", "Other supporting document"
+
+
+class Attachment(models.Model):
+    """A PDF of evidence for an application, stored under MEDIA_ROOT (never publicly served).
+
+    ``original_name`` is the cleaned name shown to users and used in Content-Disposition;
+    ``sha256`` lets the dossier and the audit trail name exactly which file the panel saw.
+    """
+
+    application = models.ForeignKey(OOSApplication, on_delete=models.PROTECT, related_name="attachments")
+    kind = models.CharField(max_length=24, choices=AttachmentKind.choices)
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    original_name = models.CharField(max_length=200)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.original_name}"
+
+
+class Comment(models.Model):
+    """One message of an application's discussion thread among panel members and the ops manager."""
+
+    application = models.ForeignKey(OOSApplication, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Comment {self.pk} on {self.application_id}"
+
+
+class InformationRequest(models.Model):
+    """A question from the panel to the centre; open while ``answered_at`` is empty."""
+
+    application = models.ForeignKey(OOSApplication, on_delete=models.PROTECT, related_name="information_requests")
+    asked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    question = models.TextField()
+    asked_at = models.DateTimeField()
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    answer = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["asked_at", "id"]
+        constraints = [
+            # At most one open question at a time: the SLA pause has one start.
+            models.UniqueConstraint(fields=["application"], condition=Q(answered_at__isnull=True),
+                                    name="information_request_one_open"),
+            models.CheckConstraint(condition=Q(answered_at__isnull=True) | Q(answered_by__isnull=False),
+                                   name="information_request_answer_has_author"),
+        ]
+
+    def __str__(self):
+        return f"Information request {self.pk} on {self.application_id}"
+
+
+class Communication(models.Model):
+    """The decision as communicated to the centre by the operations manager: letter, recipients, when, who."""
+
+    application = models.OneToOneField(OOSApplication, on_delete=models.PROTECT, related_name="communication")
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    sent_at = models.DateTimeField()
+    recipients = models.JSONField(default=list, help_text="E-mail addresses the letter was sent to")
+    conditions = models.TextField(blank=True, help_text="Conditions attached to an approval, as in the letter")
+    letter = models.FileField(upload_to=letter_path, max_length=200)
+    letter_sha256 = models.CharField(max_length=64)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-sent_at"]
+
+    def __str__(self):
+        return f"Communication of {self.application_id}"
+
+
+class ReminderKind(models.TextChoices):
+    REMINDER = "reminder", "Reminder to vote"
+    ESCALATION = "escalation", "Escalation to the operations manager"
+
+
+class Reminder(models.Model):
+    """A reminder (to a member who has not voted) or an escalation (to the ops manager) that was sent.
+
+    One of each kind per application, member and working day at most: the beat task runs often and
+    relies on the unique constraint to send each one once.
+    """
+
+    application = models.ForeignKey(OOSApplication, on_delete=models.PROTECT, related_name="reminders")
+    kind = models.CharField(max_length=10, choices=ReminderKind.choices)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(PanelMember, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [models.UniqueConstraint(fields=["application", "kind", "recipient", "day"],
+                                               name="reminder_once_per_day")]
