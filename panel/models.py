@@ -341,3 +341,6 @@ class Reminder(models.Model):
         ordering = ["-sent_at"]
         constraints = [models.UniqueConstraint(fields=["application", "kind", "recipient", "day"],
                                                name="reminder_once_per_day")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.application_id} to {self.recipient_id} ({self.day})"

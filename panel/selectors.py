@@ -79,3 +79,25 @@ def applications_awaiting_vote(*, member: PanelMember) -> QuerySet[OOSApplicatio
             .exclude(centre__in=member.affiliations.all())
             .select_related("case__product", "centre", "attempt")
             .order_by("sla_due_at", "id"))
+
+
+def applications_visible_to(user) -> QuerySet[OOSApplication]:
+    """The applications ``user`` may see: the single place the panel's read permission is decided.
+
+    A centre user sees their own centre's applications, drafts included. Panel members, the
+    operations manager and admins see every submitted application (never another centre's
+    draft). Analysts work on the registry's aggregates and see none. Pages and the API both
+    start from this queryset.
+    """
+    from accounts.roles import PANEL_ROLES, Role
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        return OOSApplication.objects.none()
+    base = OOSApplication.objects.select_related("case__product", "centre", "attempt")
+    if user.is_superuser:
+        return base
+    if user.role == Role.CENTRE_USER:
+        return base.filter(centre_id=user.centre_id) if user.centre_id else base.none()
+    if user.role in PANEL_ROLES or user.role in (Role.OPS_MANAGER, Role.ADMIN):
+        return base.exclude(status=ApplicationStatus.DRAFT)
+    return base.none()

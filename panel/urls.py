@@ -1,15 +1,9 @@
-"""Panel pages: the centre's applications and the members' review pages (views.py), and the
-operations manager's pages and membership management (views_ops.py)."""
+"""Panel pages, all in the "panel" namespace: the centre's applications (views_centre.py), the
+members' queue and review pages (views_review.py), and the operations manager's pages and
+membership management (views_ops.py)."""
 
-from django.urls import path  # noqa: F401
+from panel import urls_centre, urls_ops, urls_review
 
 app_name = "panel"
 
-urlpatterns: list = []
-
-try:
-    from panel.urls_ops import urlpatterns as ops_urlpatterns
-except ImportError:  # pragma: no cover - while the ops pages are not installed
-    ops_urlpatterns = []
-
-urlpatterns += ops_urlpatterns
+urlpatterns = [*urls_centre.urlpatterns, *urls_review.urlpatterns, *urls_ops.urlpatterns]
