@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from panel import rules
-from panel.models import VOTING_ROLES, ApplicationStatus, OOSApplication, PanelMember, Vote
+from panel.models import OPEN_STATUSES, VOTING_ROLES, ApplicationStatus, OOSApplication, PanelMember, Recusal, Vote
 
 
 def _active_on(day: dt.date) -> Q:
@@ -101,3 +101,41 @@ def applications_visible_to(user) -> QuerySet[OOSApplication]:
     if user.role in PANEL_ROLES or user.role in (Role.OPS_MANAGER, Role.ADMIN):
         return base.exclude(status=ApplicationStatus.DRAFT)
     return base.none()
+
+
+# --- A member's own view: recusal, queue sections and vote history -------------------------------
+
+
+def member_recusal_reason(member: PanelMember, application: OOSApplication) -> str | None:
+    """Why ``member`` may not vote on ``application`` (recusal row or affiliation), or None."""
+    recusal = application.recusals.filter(member=member).values_list("reason", flat=True).first()
+    if recusal:
+        return recusal
+    centre = member.affiliations.filter(pk=application.centre_id).values_list("code", flat=True).first()
+    return f"Affiliated with the submitting centre {centre}." if centre else None
+
+
+def applications_voted_open(*, member: PanelMember) -> QuerySet[Vote]:
+    """The member's current votes on applications still open, so they can change them; oldest SLA first."""
+    return (Vote.objects.filter(member=member, application__status__in=OPEN_STATUSES)
+            .select_related("application__case__product", "application__centre")
+            .order_by("application__sla_due_at", "application_id"))
+
+
+def applications_recused_open(*, member: PanelMember) -> QuerySet[OOSApplication]:
+    """Open applications the member is recused from (declared, automatic, or by affiliation)."""
+    reason = Recusal.objects.filter(application=OuterRef("pk"), member=member).values("reason")[:1]
+    return (OOSApplication.objects.filter(status__in=OPEN_STATUSES)
+            .filter(Q(recusals__member=member) | Q(centre__in=member.affiliations.all()))
+            .distinct()
+            .annotate(recusal_reason=Subquery(reason))
+            .select_related("case__product", "centre")
+            .order_by("sla_due_at", "id"))
+
+
+def vote_history(vote: Vote | None) -> list:
+    """Every version of one vote, oldest first (simple-history), for "your earlier votes"."""
+    if vote is None:
+        return []
+    return list(Vote.history.filter(id=vote.pk).select_related("history_user").order_by("history_date",
+                                                                                          "history_id"))
