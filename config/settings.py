@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.navigation",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -148,6 +149,8 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # Periodic work (celery beat). Each app's tasks are idempotent, so a missed or doubled run is harmless.
 CELERY_BEAT_SCHEDULE = {
     "flush-outbox": {"task": "notifications.tasks.flush_outbox", "schedule": 60.0},
+    # Reminders once per working day, escalations once per day: the Reminder rows make reruns no-ops.
+    "panel-reminders": {"task": "panel.tasks.send_panel_reminders", "schedule": 30 * 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -170,6 +173,12 @@ ERA_BOUNDARY = date.fromisoformat(env.str("ERA_BOUNDARY", default="2021-02-01"))
 # Certificates of analysis are scanned PDFs of a few MB; 20 MB leaves room without inviting abuse.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 CASES_PAGE_SIZE = env.int("CASES_PAGE_SIZE", default=25)
+# The panel's terms of reference: an answer within 2 working days of submission (the paper reports
+# 2-3 days); the operations manager is escalated to 4 hours (half a working day) before that ends,
+# and members who have not voted are first reminded 4 hours after submission.
+PANEL_SLA_WORKING_DAYS = env.int("PANEL_SLA_WORKING_DAYS", default=2)
+PANEL_ESCALATE_HOURS_BEFORE = env.int("PANEL_ESCALATE_HOURS_BEFORE", default=4)
+PANEL_REMIND_AFTER_HOURS = env.int("PANEL_REMIND_AFTER_HOURS", default=4)
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("cases/", include("cases.urls")),
     path("panel/", include("panel.urls")),
+    path("notifications/", include("notifications.urls")),
     path("analytics/", include("analytics.urls")),
     path("audit/", include("audit.urls")),
     path("api/v1/", include("api.urls")),
