@@ -106,7 +106,7 @@ def case_timeline(case: Case) -> dict:
     """
 
     attempts = list(
-        case.attempts.select_related("apheresis")
+        _with_live_application(case.attempts.select_related("apheresis"))
         .prefetch_related(
             "failure_reasons",
             Prefetch("release_results", queryset=ReleaseResult.objects.select_related("parameter")),
@@ -128,6 +128,21 @@ def case_timeline(case: Case) -> dict:
         "outcome": outcome,
         "cytopenias": list(case.cytopenias.all()),
     }
+
+
+def _with_live_application(attempts: QuerySet) -> QuerySet:
+    """Annotate each attempt with its live OOS application (id and status), in the attempts' own query.
+
+    The panel app owns the applications; it is looked up by name so the registry does not import it.
+    """
+    from django.apps import apps
+    from django.db.models import Subquery
+
+    application_model = apps.get_model("panel", "OOSApplication")
+    live = (application_model.objects.filter(attempt=OuterRef("pk"))
+            .exclude(status__in=["withdrawn", "declined"]).order_by("-id"))
+    return attempts.annotate(live_application_id=Subquery(live.values("pk")[:1]),
+                             live_application_status=Subquery(live.values("status")[:1]))
 
 
 def dose_verdict(rules, *, case: Case, dose):

@@ -14,13 +14,16 @@ import dataclasses
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.roles import Role
+from accounts.selectors import ops_managers
 from audit.services import audit_log
 from cases.dosing import DoseRuleError, assess_dose
 from cases.errors import DomainError
 from cases.models import AttemptOutcome, ManufacturingAttempt, ReleaseResult
+from notifications.services import notify
 from panel import rules
 from panel.models import (
     DECIDED_STATUSES,
@@ -34,7 +37,7 @@ from panel.models import (
     Urgency,
     Vote,
 )
-from panel.selectors import active_member_for, eligible_and_votes
+from panel.selectors import active_member_for, eligible_and_votes, eligible_members
 from panel.sla import add_working_days
 
 # The panel's terms of reference promise an answer within 2 working days of submission
@@ -87,7 +90,8 @@ def sla_working_days() -> int:
 
 @transaction.atomic
 def application_create_draft(*, user, attempt: ManufacturingAttempt, clinical_justification: str = "",
-                             urgency: str = Urgency.ROUTINE, contact: str = "") -> OOSApplication:
+                             urgency: str = Urgency.ROUTINE, contact: str = "",
+                             contact_email: str = "") -> OOSApplication:
     """Start an OOS application for an out-of-specification attempt of the user's centre."""
     attempt = ManufacturingAttempt.objects.select_related("case__centre").get(pk=attempt.pk)
     case = attempt.case
@@ -97,7 +101,8 @@ def application_create_draft(*, user, attempt: ManufacturingAttempt, clinical_ju
     if urgency not in Urgency.values:
         raise DomainError(f"Unknown urgency {urgency!r}.", field="urgency")
     application = OOSApplication(attempt=attempt, case=case, centre=case.centre, submitted_by=user,
-                                 clinical_justification=clinical_justification, urgency=urgency, contact=contact)
+                                 clinical_justification=clinical_justification, urgency=urgency, contact=contact,
+                                 contact_email=contact_email)
     application.full_clean(validate_constraints=False)
     live = OOSApplication.objects.filter(attempt=attempt).exclude(
         status__in=[ApplicationStatus.WITHDRAWN, ApplicationStatus.DECLINED])
@@ -110,7 +115,8 @@ def application_create_draft(*, user, attempt: ManufacturingAttempt, clinical_ju
     return application
 
 
-def _failed_parameters(attempt: ManufacturingAttempt) -> list[dict]:
+def failed_parameters(attempt: ManufacturingAttempt) -> list[dict]:
+    """The attempt's release results outside the specification: value against specification, in spec order."""
     results = (ReleaseResult.objects.filter(attempt=attempt, within_spec=False)
                .select_related("parameter").order_by("parameter__order", "parameter_id"))
     return [{
@@ -123,7 +129,8 @@ def _failed_parameters(attempt: ManufacturingAttempt) -> list[dict]:
     } for result in results]
 
 
-def _dose_verdict(attempt: ManufacturingAttempt) -> dict:
+def dose_verdict(attempt: ManufacturingAttempt) -> dict:
+    """The SmPC dose verdict for the attempt's total viable CAR+ T-cell dose, with why when it is unknown."""
     case = attempt.case
     base = {"indication": case.indication, "weight_kg": case.patient.weight_kg, "dose": attempt.viable_car_t_dose}
     if attempt.viable_car_t_dose is None:
@@ -140,6 +147,10 @@ def _dose_verdict(attempt: ManufacturingAttempt) -> dict:
             "rule": dataclasses.asdict(verdict.rule)}
 
 
+# Earlier private names, kept for callers written against them.
+_failed_parameters, _dose_verdict = failed_parameters, dose_verdict
+
+
 @transaction.atomic
 def application_submit(*, application_id: int, user) -> OOSApplication:
     """Submit a draft: snapshot the facts the panel decides on, recuse affiliated members, start the SLA.
@@ -154,8 +165,8 @@ def application_submit(*, application_id: int, user) -> OOSApplication:
     attempt = ManufacturingAttempt.objects.select_related("case__product", "case__patient").get(
         pk=application.attempt_id)
     now = timezone.now()
-    application.failed_parameters = _failed_parameters(attempt)
-    application.dose_verdict = _dose_verdict(attempt)
+    application.failed_parameters = failed_parameters(attempt)
+    application.dose_verdict = dose_verdict(attempt)
     application.submitted_at = now
     application.sla_due_at = add_working_days(timezone.localtime(now), sla_working_days())
     _set_status(application, ApplicationStatus.SUBMITTED, user=user,
@@ -175,9 +186,29 @@ def application_submit(*, application_id: int, user) -> OOSApplication:
            context={"sla_due_at": application.sla_due_at, "failed_parameters": len(application.failed_parameters),
                     "dose_verdict": application.dose_verdict["verdict"],
                     "recused_members": [member.pk for member in affiliated]})
+    _notify_members_of_submission(application)
     # Recusals can leave a panel that cannot approve at all; the rule declines such an application
     # only once someone acts on it, so the operations manager has time to bring in a deputy.
     return application
+
+
+def _member_url(application: OOSApplication) -> str:
+    # The review page is where a member votes; until it exists the application page is the link.
+    try:
+        return reverse("panel:review", args=[application.pk])
+    except NoReverseMatch:
+        return reverse("panel:application_detail", args=[application.pk])
+
+
+def _notify_members_of_submission(application: OOSApplication) -> None:
+    members = list(eligible_members(application))
+    case = application.case
+    notify(users=[member.user for member in members], key=f"application:{application.pk}:submitted",
+           subject=f"OOS application {application.pk} awaits your vote ({application.get_urgency_display()})",
+           body=(f"{application.centre.name} asks the panel to approve an out-of-specification "
+                 f"{case.product.brand} product for case {case.public_id}. "
+                 f"The panel's answer is due by {timezone.localtime(application.sla_due_at):%a %d %b %Y %H:%M}."),
+           url=_member_url(application))
 
 
 @transaction.atomic
@@ -215,7 +246,22 @@ def _decide(*, application: OOSApplication, user) -> Decision | None:
     _audit(code="panel.decision.made", actor=user, application=application, obj=decision,
            changes={"status": [old, application.status], "outcome": [None, outcome.value]},
            context={"tally": snapshot})
+    _notify_ops_of_decision(application, decision)
     return decision
+
+
+def _notify_ops_of_decision(application: OOSApplication, decision: Decision) -> None:
+    # In the decision's transaction (outbox): the operations manager now writes the decision letter.
+    tally = decision.tally
+    notify(users=ops_managers(), key=f"application:{application.pk}:decided",
+           subject=f"OOS application {application.pk} is {decision.get_outcome_display().lower()}: "
+                   "communicate the decision",
+           body=(f"The panel has {decision.get_outcome_display().lower()} OOS application {application.pk} "
+                 f"from {application.centre.name}: {tally['approve']} approve "
+                 f"({tally['approve_physicians']} physicians, {tally['approve_pharmacists']} pharmacists), "
+                 f"{tally['decline']} decline, {tally['abstain']} abstain, {tally['not_voted']} not voted. "
+                 "Send the decision letter to the centre."),
+           url=reverse("panel:review", args=[application.pk]))
 
 
 def _refuse_unless_under_review(application: OOSApplication) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["add_working_days"]
+__all__ = ["add_working_days", "due_after_pause"]
 
 
 def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
@@ -27,3 +27,16 @@ def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
         if due.weekday() < 5:
             remaining -= 1
     return due
+
+
+def due_after_pause(due_at: dt.datetime, paused_at: dt.datetime | None, resumed_at: dt.datetime) -> dt.datetime:
+    """``due_at`` moved on by the time the clock stood still, from ``paused_at`` to ``resumed_at``.
+
+    While the panel waits for the centre's answer to an information request the SLA does not run:
+    the centre's time is given back in full (wall-clock time, not working days, so an answer on a
+    Saturday gives back the weekend too). A clock that was never paused, or an answer stamped
+    before the question (clock skew between servers), moves nothing.
+    """
+    if paused_at is None or resumed_at <= paused_at:
+        return due_at
+    return due_at + (resumed_at - paused_at)
