@@ -2,9 +2,18 @@
 
 import django_filters as filters
 
-from cases.models import Case, Patient
+from cases.models import (
+    Apheresis,
+    AttemptOutcome,
+    Case,
+    Infusion,
+    ManufacturingAttempt,
+    Outcome,
+    Patient,
+    ReleaseResult,
+    Response,
+)
 from panel.models import ApplicationStatus, Decision, DecisionOutcome, OOSApplication, Urgency, Vote
-from panel.rules import VoteChoice
 
 
 class ApplicationFilter(filters.FilterSet):
@@ -22,7 +31,7 @@ class ApplicationFilter(filters.FilterSet):
 
 class VoteFilter(filters.FilterSet):
     application = filters.NumberFilter(field_name="application_id")
-    choice = filters.ChoiceFilter(choices=[(c.value, c.value) for c in VoteChoice])
+    choice = filters.ChoiceFilter(choices=Vote._meta.get_field("choice").choices)
     member = filters.CharFilter(field_name="member__user__username")
 
     class Meta:
@@ -66,3 +75,40 @@ class CaseFilter(filters.FilterSet):
     class Meta:
         model = Case
         fields = ["centre", "product", "indication", "approved_after", "approved_before"]
+
+
+class ApheresisFilter(CentreScopedFilter):
+    class Meta:
+        model = Apheresis
+        fields = ["centre", "case"]
+
+
+class AttemptFilter(CentreScopedFilter):
+    outcome = filters.ChoiceFilter(choices=AttemptOutcome.choices)
+
+    class Meta:
+        model = ManufacturingAttempt
+        fields = ["centre", "case", "outcome"]
+
+
+class InfusionFilter(CentreScopedFilter):
+    class Meta:
+        model = Infusion
+        fields = ["centre", "case"]
+
+
+class OutcomeFilter(CentreScopedFilter):
+    best_response = filters.ChoiceFilter(choices=Response.choices)
+
+    class Meta:
+        model = Outcome
+        fields = ["centre", "case", "best_response"]
+
+
+class ReleaseResultFilter(filters.FilterSet):
+    centre = filters.CharFilter(field_name="attempt__case__centre__code")
+    case = filters.CharFilter(field_name="attempt__case__public_id")
+
+    class Meta:
+        model = ReleaseResult
+        fields = ["centre", "case", "attempt", "within_spec"]

@@ -3,7 +3,6 @@
 from rest_framework import serializers
 
 from panel.models import Decision, OOSApplication, Recusal, Vote
-from panel.rules import VoteChoice
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -55,7 +54,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
 
 
 class VoteInputSerializer(serializers.Serializer):
-    choice = serializers.ChoiceField(choices=[c.value for c in VoteChoice])
+    choice = serializers.ChoiceField(choices=Vote._meta.get_field("choice").choices)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000, trim_whitespace=True)
 
 

@@ -28,7 +28,7 @@ _ERRORS = {code: OpenApiResponse(ErrorSerializer, description=text) for code, te
 
 def _sees_votes(user) -> bool:
     # Votes are the panel's deliberation: centre users see the outcome, not who voted how.
-    return user.is_superuser or user.role != Role.CENTRE_USER
+    return user.is_authenticated and (user.is_superuser or user.role != Role.CENTRE_USER)
 
 
 class ApplicationViewSet(viewsets.ReadOnlyModelViewSet):

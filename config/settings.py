@@ -165,7 +165,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "OOS CAR-T Panel API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OOS CAR-T Panel API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"AttemptOutcomeEnum": "cases.models.AttemptOutcome",
+                            "DecisionOutcomeEnum": "panel.models.DecisionOutcome",
+                            "HoldingTherapyEnum": "cases.models.HoldingTherapy"},
+}
 
 # --- Domain settings ---------------------------------------------------------------------
 # The paper splits its cohort at 1 February 2021 (era 1: Jan 2019 - Jan 2021).

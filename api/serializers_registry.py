@@ -1,0 +1,123 @@
+"""The registry's rows as the API shows them; foreign keys by their public codes."""
+
+from rest_framework import serializers
+
+from cases.models import (
+    Apheresis,
+    Case,
+    Centre,
+    Infusion,
+    ManufacturingAttempt,
+    Outcome,
+    Patient,
+    Product,
+    ReleaseParameter,
+    ReleaseResult,
+)
+
+
+class CentreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Centre
+        fields = ["id", "code", "name", "active"]
+
+
+class ReleaseParameterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReleaseParameter
+        fields = ["id", "kind", "name", "unit", "comparator", "limit", "order", "source"]
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    release_parameters = ReleaseParameterSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Product
+        fields = ["id", "code", "brand", "generic_name", "manufacturer", "target_antigen", "active",
+                  "release_parameters"]
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    centre = serializers.SlugRelatedField(slug_field="code", queryset=Centre.objects.filter(active=True),
+                                          required=False, help_text="Defaults to the user's own centre.")
+
+    class Meta:
+        model = Patient
+        fields = ["id", "centre", "local_id", "sex", "birth_year", "weight_kg", "height_cm", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        # Uniqueness of the local id within a centre is checked by the service (full_clean), once.
+        validators = []
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.none())
+    centre = serializers.CharField(source="centre.code", read_only=True)
+    product = serializers.SlugRelatedField(slug_field="code", queryset=Product.objects.filter(active=True))
+    status = serializers.CharField(read_only=True)
+    cohort = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Case
+        fields = ["id", "public_id", "patient", "centre", "product", "indication", "diagnosis", "approval_date",
+                  "treatment_line", "ecog", "prior_lines", "prior_transplant", "prior_bendamustine",
+                  "bendamustine_last_dose_date", "bendamustine_cycles", "prior_high_dose_cytarabine",
+                  "comorbidity", "holding_therapy", "ldh_at_approval", "stage", "status", "cohort", "created_at"]
+        read_only_fields = ["id", "public_id", "created_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the patients the user may read can be named (another centre's id is "does not exist").
+        if "request" in self.context:
+            from cases.permissions import scope_to_user
+
+            self.fields["patient"].queryset = scope_to_user(self.context["request"].user, Patient.objects.all())
+
+
+class _CaseRowSerializer(serializers.ModelSerializer):
+    case = serializers.CharField(source="case.public_id", read_only=True)
+    centre = serializers.CharField(source="case.centre.code", read_only=True)
+
+
+class ApheresisSerializer(_CaseRowSerializer):
+    class Meta:
+        model = Apheresis
+        fields = ["id", "case", "centre", "number", "date", "wbc", "neutrophils", "lymphocytes", "cd3_per_ul",
+                  "haemoglobin", "platelets", "ldh", "crp", "volume_processed_l"]
+
+
+class AttemptSerializer(_CaseRowSerializer):
+    apheresis = serializers.IntegerField(source="apheresis.number", read_only=True)
+    failure_reasons = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = ManufacturingAttempt
+        fields = ["id", "case", "centre", "number", "apheresis", "shipped_on", "result_on", "outcome",
+                  "failure_reasons", "lot_number", "viable_car_t_dose", "notes"]
+
+
+class ReleaseResultSerializer(serializers.ModelSerializer):
+    case = serializers.CharField(source="attempt.case.public_id", read_only=True)
+    centre = serializers.CharField(source="attempt.case.centre.code", read_only=True)
+    attempt_number = serializers.IntegerField(source="attempt.number", read_only=True)
+    parameter = serializers.CharField(source="parameter.name", read_only=True)
+    unit = serializers.CharField(source="parameter.unit", read_only=True)
+
+    class Meta:
+        model = ReleaseResult
+        fields = ["id", "attempt", "case", "centre", "attempt_number", "parameter", "unit", "value_numeric",
+                  "value_text", "within_spec"]
+
+
+class InfusionSerializer(_CaseRowSerializer):
+    attempt_number = serializers.IntegerField(source="attempt.number", read_only=True)
+
+    class Meta:
+        model = Infusion
+        fields = ["id", "case", "centre", "attempt", "attempt_number", "date", "dose", "bridging_therapy"]
+
+
+class OutcomeSerializer(_CaseRowSerializer):
+    class Meta:
+        model = Outcome
+        fields = ["id", "case", "centre", "best_response", "crs_grade", "icans_grade", "icu_admission",
+                  "progression_date", "death_date", "death_cause", "last_contact_date"]
