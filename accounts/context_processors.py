@@ -9,7 +9,8 @@ NAVIGATION = [
                                   Role.OPS_MANAGER, Role.ADMIN, Role.ANALYST}),
     ("Applications", "panel:application_list", {Role.CENTRE_USER, Role.OPS_MANAGER, Role.ADMIN}),
     ("My queue", "panel:queue", {Role.PANEL_PHYSICIAN, Role.PANEL_PHARMACIST}),
-    ("Panel dashboard", "panel:dashboard", {Role.OPS_MANAGER}),
+    ("Panel dashboard", "panel:dashboard", {Role.OPS_MANAGER, Role.ADMIN}),
+    ("Panel members", "panel:members", {Role.OPS_MANAGER, Role.ADMIN}),
     ("Reports", "analytics:report", {Role.ANALYST, Role.ADMIN, Role.OPS_MANAGER}),
     ("Audit", "audit:export", {Role.ADMIN}),
 ]
