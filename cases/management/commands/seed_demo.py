@@ -10,6 +10,7 @@ from django.db import transaction
 
 from cases.demo import demo_logins, registry_is_empty, registry_reset, registry_seed
 from cases.demo.design import DEFAULT_SIZE
+from cases.demo.panel import demo_mail_kept_quiet, panel_reset, panel_seed
 from cases.errors import DomainError
 
 
@@ -31,10 +32,13 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             # Reset and load in one transaction: a failed load leaves the old registry in place.
-            with transaction.atomic():
+            # The panel's demo e-mails are delivered (and counted) but not printed.
+            with demo_mail_kept_quiet(), transaction.atomic():
                 if reset:
                     registry_reset()
+                    panel_reset()
                 counts = registry_seed(seed=seed, size=size)
+                panel = panel_seed(seed=seed)
         except DomainError as error:
             raise CommandError(error.message) from error
         elapsed = time.perf_counter() - started
@@ -42,6 +46,9 @@ class Command(BaseCommand):
             f"Demo registry loaded in {elapsed:.1f} s (seed {seed}): {counts['cases_case']} cases "
             f"({counts['lbcl_paper_cohort']} LBCL of the paper's cohort, {counts['other_cases']} others), "
             f"{counts['cases_manufacturingattempt']} manufacturing attempts, {counts['matched_pairs']} matched pairs."))
+        states = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(panel["applications"].items()))
+        self.stdout.write(f"Panel: {panel['members']} seats, {sum(panel['applications'].values())} OOS "
+                          f"applications ({states or 'none'}).")
         logins = demo_logins()
         if logins_json:
             logins_json.write_text(json.dumps(logins, indent=2) + "\n", encoding="utf-8")
