@@ -64,3 +64,55 @@ class AuditEvent(models.Model):
         }
         text = json.dumps(payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "Excel (XLSX)"
+    PDF = "pdf", "PDF"
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", "Queued"
+    RUNNING = "running", "Building"
+    DONE = "done", "Ready"
+    FAILED = "failed", "Failed"
+
+
+def export_path(instance, filename):
+    import secrets
+
+    return f"audit-exports/{secrets.token_hex(16)}.{instance.format}"
+
+
+class AuditExport(models.Model):
+    """An export of the audit trail with its filters; large ones are built in the background.
+
+    The file lives under MEDIA_ROOT (private) and is served only to its admin, audited.
+    """
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    filters = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    format = models.CharField(max_length=4, choices=ExportFormat.choices)
+    status = models.CharField(max_length=8, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to=export_path, max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Audit export {self.pk} ({self.format})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.status == ExportStatus.DONE else 0)
+
+    @property
+    def filename(self) -> str:
+        return f"audit-export-{self.pk}.{self.format}"
