@@ -244,7 +244,7 @@ def information_answer(*, request_id: int, user, answer: str, attachment_kind: s
     notify(users=[request.asked_by], key=f"information-request:{request.pk}:answered",
            subject=f"The centre answered your question on OOS application {application.pk}",
            body=f"{application.centre.name} answered: {answer[:500]}",
-           url=reverse("panel:application_detail", args=[application.pk]))
+           url=services._member_url(application))
     return request
 
 

@@ -76,6 +76,11 @@ def _optional_url(name: str, *args) -> str:
         return ""
 
 
+def _posted(request):
+    # A POST with every field empty is still a submission to validate, never an unbound form.
+    return request.POST if request.method == "POST" else None
+
+
 def _detail(application: OOSApplication):
     return redirect("panel:application_detail", pk=application.pk)
 
@@ -139,7 +144,7 @@ def application_new(request, attempt_pk):
     if existing is not None and request.method != "POST":
         messages.info(request, f"This product already has OOS application {existing.pk}.")
         return _detail(existing)
-    form = forms.ApplicationForm(request.POST or None, initial={"contact": request.user.display_name,
+    form = forms.ApplicationForm(_posted(request), initial={"contact": request.user.display_name,
                                                                 "contact_email": request.user.email})
     if request.method == "POST" and form.is_valid():
         try:
@@ -162,7 +167,7 @@ def application_edit(request, pk):
         messages.error(request, "Only a draft can be changed: once submitted the panel decides on what it was sent.")
         return _detail(application)
     initial = {name: getattr(application, name) for name in submission.DRAFT_FIELDS}
-    form = forms.ApplicationForm(request.POST or None, initial=initial)
+    form = forms.ApplicationForm(_posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             submission.application_update_draft(application_id=application.pk, user=request.user,
@@ -183,7 +188,7 @@ def application_submit(request, pk):
     if application.status != ApplicationStatus.DRAFT:
         messages.info(request, "This application has already been submitted.")
         return _detail(application)
-    form = forms.SubmitForm(request.POST or None)
+    form = forms.SubmitForm(_posted(request))
     missing = submission.missing_for_submission(application)
     if request.method == "POST" and form.is_valid():
         try:
@@ -205,7 +210,7 @@ def application_withdraw(request, pk):
     if application.status not in (ApplicationStatus.DRAFT, *OPEN_STATUSES):
         messages.error(request, "A decided or withdrawn application cannot be withdrawn.")
         return _detail(application)
-    form = forms.WithdrawForm(request.POST or None)
+    form = forms.WithdrawForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             submission.application_withdraw(application_id=application.pk, user=request.user,
@@ -223,7 +228,7 @@ def application_withdraw(request, pk):
 # --- Evidence -----------------------------------------------------------------------------------
 
 def _file_form(request, form_class, **kwargs):
-    form = form_class(request.POST or None, request.FILES or None, **kwargs)
+    form = form_class(_posted(request), request.FILES if request.method == "POST" else None, **kwargs)
     if request.method == "POST" and "file" in oversized_fields(request):
         # The handler dropped the file part way: say why instead of "choose a file".
         form.is_valid()
@@ -329,7 +334,7 @@ def record_infusion(request, pk):
     if application.status != ApplicationStatus.COMMUNICATED:
         messages.error(request, "The infusion is recorded once, after the decision has been communicated.")
         return _detail(application)
-    form = forms.InfusionForm(request.POST or None, approved=_is_approved(application))
+    form = forms.InfusionForm(_posted(request), approved=_is_approved(application))
     if request.method == "POST" and form.is_valid():
         try:
             submission.application_record_infusion(application_id=application.pk, user=request.user,
@@ -352,7 +357,7 @@ def record_regulatory_notification(request, pk):
     if application.status != ApplicationStatus.INFUSED:
         messages.error(request, "Notifications are recorded for an infused OOS product.")
         return _detail(application)
-    form = forms.RegulatoryNotificationForm(request.POST or None, initial={
+    form = forms.RegulatoryNotificationForm(_posted(request), initial={
         "manufacturer_notified_at": application.manufacturer_notified_at,
         "authority_notified_at": application.authority_notified_at})
     if request.method == "POST" and form.is_valid():
