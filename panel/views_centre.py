@@ -68,6 +68,22 @@ def _add_error(form, error: DomainError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
+def _saved(request, form, save, *, success):
+    """Run ``save(cleaned_data)`` for a valid POST; its result, or None with the error next to its field.
+
+    ``success`` is the message for the next page, or a function of the result giving it.
+    """
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        result = save(form.cleaned_data)
+    except DomainError as error:
+        _add_error(form, error)
+        return None
+    messages.success(request, success(result) if callable(success) else success)
+    return result
+
+
 def _optional_url(name: str, *args) -> str:
     """A link to a page another part of the panel provides, or "" while that page does not exist."""
     try:
@@ -146,15 +162,12 @@ def application_new(request, attempt_pk):
         return _detail(existing)
     form = forms.ApplicationForm(_posted(request), initial={"contact": request.user.display_name,
                                                                 "contact_email": request.user.email})
-    if request.method == "POST" and form.is_valid():
-        try:
-            application = submission.application_create(user=request.user, attempt=attempt, **form.cleaned_data)
-        except DomainError as error:
-            _add_error(form, error)
-        else:
-            messages.success(request, f"Draft OOS application {application.pk} saved. Add the certificate of analysis, "
-                                      "then submit it to the panel.")
-            return _detail(application)
+    application = _saved(request, form, lambda data: submission.application_create(
+        user=request.user, attempt=attempt, **data),
+        success=lambda created: f"Draft OOS application {created.pk} saved. Add the certificate of analysis, "
+                                "then submit it to the panel.")
+    if application is not None:
+        return _detail(application)
     return render(request, "panel/application_form.html", {
         "form": form, "attempt": attempt, "case": attempt.case, "facts": _facts(None, attempt),
         "title": f"Apply to the OOS panel · {attempt.case.public_id}, attempt {attempt.number}"})
@@ -168,15 +181,9 @@ def application_edit(request, pk):
         return _detail(application)
     initial = {name: getattr(application, name) for name in submission.DRAFT_FIELDS}
     form = forms.ApplicationForm(_posted(request), initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            submission.application_update_draft(application_id=application.pk, user=request.user,
-                                                **form.cleaned_data)
-        except DomainError as error:
-            _add_error(form, error)
-        else:
-            messages.success(request, "Draft saved.")
-            return _detail(application)
+    if _saved(request, form, lambda data: submission.application_update_draft(
+            application_id=application.pk, user=request.user, **data), success="Draft saved."):
+        return _detail(application)
     return render(request, "panel/application_form.html", {
         "form": form, "application": application, "attempt": application.attempt, "case": application.case,
         "facts": _facts(application, application.attempt), "title": f"Edit draft OOS application {application.pk}"})
@@ -190,14 +197,10 @@ def application_submit(request, pk):
         return _detail(application)
     form = forms.SubmitForm(_posted(request))
     missing = submission.missing_for_submission(application)
-    if request.method == "POST" and form.is_valid():
-        try:
-            submission.application_submit(application_id=application.pk, user=request.user)
-        except DomainError as error:
-            form.add_error(None, error.message)
-        else:
-            messages.success(request, f"OOS application {application.pk} submitted: the panel has been notified.")
-            return _detail(application)
+    if _saved(request, form, lambda data: submission.application_submit(application_id=application.pk,
+                                                                         user=request.user),
+              success=f"OOS application {application.pk} submitted: the panel has been notified."):
+        return _detail(application)
     return render(request, "panel/application_confirm.html", {
         "form": form, "application": application, "missing": missing, "action": "submit",
         "attachments": list(application.attachments.all()), "facts": _facts(application, application.attempt),
@@ -211,15 +214,10 @@ def application_withdraw(request, pk):
         messages.error(request, "A decided or withdrawn application cannot be withdrawn.")
         return _detail(application)
     form = forms.WithdrawForm(_posted(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            submission.application_withdraw(application_id=application.pk, user=request.user,
-                                            reason=form.cleaned_data["reason"])
-        except DomainError as error:
-            _add_error(form, error)
-        else:
-            messages.success(request, f"OOS application {application.pk} withdrawn.")
-            return _detail(application)
+    if _saved(request, form, lambda data: submission.application_withdraw(
+            application_id=application.pk, user=request.user, reason=data["reason"]),
+            success=f"OOS application {application.pk} withdrawn."):
+        return _detail(application)
     return render(request, "panel/application_confirm.html", {
         "form": form, "application": application, "action": "withdraw",
         "title": f"Withdraw OOS application {application.pk}", "button": "Withdraw the application"})
@@ -245,16 +243,10 @@ def attachment_upload(request, pk):
         messages.error(request, "Documents can be added to a draft, or when the panel has asked for information.")
         return _detail(application)
     form = _file_form(request, forms.AttachmentForm)
-    if request.method == "POST" and form.is_valid():
-        try:
-            attachment = submission.attachment_add(application_id=application.pk, user=request.user,
-                                                   kind=form.cleaned_data["kind"],
-                                                   uploaded_file=form.cleaned_data["file"])
-        except DomainError as error:
-            _add_error(form, error)
-        else:
-            messages.success(request, f"{attachment.get_kind_display()} attached: {attachment.original_name}.")
-            return _detail(application)
+    if _saved(request, form, lambda data: submission.attachment_add(
+            application_id=application.pk, user=request.user, kind=data["kind"], uploaded_file=data["file"]),
+            success=lambda attachment: f"{attachment.get_kind_display()} attached: {attachment.original_name}."):
+        return _detail(application)
     return render(request, "panel/application_form_page.html", {
         "form": form, "application": application, "multipart": True, "button": "Upload",
         "title": f"Attach a document to OOS application {application.pk}"})
@@ -305,17 +297,11 @@ def info_answer(request, pk):
         messages.info(request, "This question has already been answered.")
         return _detail(application)
     form = _file_form(request, forms.InformationAnswerForm)
-    if request.method == "POST" and form.is_valid():
-        try:
-            submission.information_answer(request_id=info_request.pk, user=request.user,
-                                          answer=form.cleaned_data["answer"],
-                                          attachment_kind=form.cleaned_data.get("kind") or "",
-                                          uploaded_file=form.cleaned_data.get("file") or None)
-        except DomainError as error:
-            _add_error(form, error)
-        else:
-            messages.success(request, "Answer sent: the panel's review has resumed.")
-            return _detail(application)
+    if _saved(request, form, lambda data: submission.information_answer(
+            request_id=info_request.pk, user=request.user, answer=data["answer"],
+            attachment_kind=data.get("kind") or "", uploaded_file=data.get("file") or None),
+            success="Answer sent: the panel's review has resumed."):
+        return _detail(application)
     return render(request, "panel/application_form_page.html", {
         "form": form, "application": application, "info_request": info_request, "multipart": True,
         "button": "Send the answer", "title": f"Answer the panel · OOS application {application.pk}"})
@@ -335,17 +321,12 @@ def record_infusion(request, pk):
         messages.error(request, "The infusion is recorded once, after the decision has been communicated.")
         return _detail(application)
     form = forms.InfusionForm(_posted(request), approved=_is_approved(application))
-    if request.method == "POST" and form.is_valid():
-        try:
-            submission.application_record_infusion(application_id=application.pk, user=request.user,
-                                                   infused=form.cleaned_data["infused"],
-                                                   infused_at=form.cleaned_data.get("infused_at"))
-        except DomainError as error:
-            _add_error(form, error)
-        else:
-            messages.success(request, "Infusion recorded." if form.cleaned_data["infused"] else
-                             "Recorded that the OOS product was not infused.")
-            return _detail(application)
+    if _saved(request, form, lambda data: submission.application_record_infusion(
+            application_id=application.pk, user=request.user, infused=data["infused"],
+            infused_at=data.get("infused_at")),
+            success=lambda recorded: "Infusion recorded." if recorded.status == ApplicationStatus.INFUSED
+            else "Recorded that the OOS product was not infused."):
+        return _detail(application)
     return render(request, "panel/application_form_page.html", {
         "form": form, "application": application, "button": "Record",
         "title": f"Record the infusion · OOS application {application.pk}"})
@@ -360,15 +341,9 @@ def record_regulatory_notification(request, pk):
     form = forms.RegulatoryNotificationForm(_posted(request), initial={
         "manufacturer_notified_at": application.manufacturer_notified_at,
         "authority_notified_at": application.authority_notified_at})
-    if request.method == "POST" and form.is_valid():
-        try:
-            submission.application_record_regulatory_notification(application_id=application.pk, user=request.user,
-                                                                   **form.cleaned_data)
-        except DomainError as error:
-            _add_error(form, error)
-        else:
-            messages.success(request, "Notifications recorded.")
-            return _detail(application)
+    if _saved(request, form, lambda data: submission.application_record_regulatory_notification(
+            application_id=application.pk, user=request.user, **data), success="Notifications recorded."):
+        return _detail(application)
     return render(request, "panel/application_form_page.html", {
         "form": form, "application": application, "button": "Record",
         "title": f"Record the regulatory notifications · OOS application {application.pk}"})
