@@ -392,6 +392,7 @@ def application_detail(request, pk):
         "deadline": regulatory_deadline(application),
         "can_act": can_act,
         "is_draft": application.status == ApplicationStatus.DRAFT,
+        "sla_open": application.sla_due_at is not None and application.status in OPEN_STATUSES,
         "can_upload": can_act and application.status in (ApplicationStatus.DRAFT, ApplicationStatus.INFO_REQUESTED),
         "can_withdraw": (can_act or user.role == Role.OPS_MANAGER)
         and application.status in (ApplicationStatus.DRAFT, *OPEN_STATUSES),
