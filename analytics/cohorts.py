@@ -84,3 +84,49 @@ def current_control_case_ids() -> set[int]:
 
     return set(MatchedControlPair.objects.filter(control_set__is_current=True)
                .values_list("control_case_id", flat=True))
+
+
+def match_controls(mf_cases, candidates, seed: int) -> list[tuple]:
+    """1:1 matched controls: for each MF case the unused candidate of the same group (product and
+    indication) with the nearest approval date; equally near candidates are ordered by the seed.
+
+    ``mf_cases`` and ``candidates`` are iterables of (id, group, approval_date). MF cases are taken
+    in approval-date order (then id), so the same inputs and seed always give the same pairs.
+    Returns [(mf_id, control_id)]; an MF case with no candidate left is not paired.
+    """
+    import bisect
+    import random
+
+    rng = random.Random(f"controls:{seed}")
+    by_group: dict = {}
+    for case_id, group, approval in sorted(candidates, key=lambda r: (r[2], r[0])):
+        by_group.setdefault(group, []).append((approval.toordinal(), rng.random(), case_id))
+    for rows in by_group.values():
+        rows.sort()
+    used: set = set()
+    pairs = []
+    for mf_id, group, approval in sorted(mf_cases, key=lambda r: (r[2], r[0])):
+        rows = by_group.get(group, [])
+        day = approval.toordinal()
+        start = bisect.bisect_left(rows, (day,))
+        best = None
+        left, right = start - 1, start
+        # Walk outwards from the approval date; stop once both sides are farther than the best found.
+        while left >= 0 or right < len(rows):
+            left_dist = day - rows[left][0] if left >= 0 else None
+            right_dist = rows[right][0] - day if right < len(rows) else None
+            nearest = min(d for d in (left_dist, right_dist) if d is not None)
+            if best is not None and nearest > best[0]:
+                break
+            if left_dist is not None and left_dist == nearest:
+                if rows[left][2] not in used:
+                    best = min(best or (left_dist, 2.0, None), (left_dist, rows[left][1], rows[left][2]))
+                left -= 1
+            if right_dist is not None and right_dist == nearest:
+                if rows[right][2] not in used:
+                    best = min(best or (right_dist, 2.0, None), (right_dist, rows[right][1], rows[right][2]))
+                right += 1
+        if best is not None and best[2] is not None:
+            used.add(best[2])
+            pairs.append((mf_id, best[2]))
+    return pairs

@@ -30,6 +30,12 @@ INT_COLUMNS = ["era", "mf", "infused", "attempts", "os_days", "os_event", "pfs_d
                "prior_lines_3plus", "holding_therapy", "ecog", "crs_grade", "icans_grade", "vein_to_vein_days"]
 ATTEMPT_COLUMNS = ["case_id", "number", "outcome"]
 REASON_COLUMNS = ["case_id", "number", "outcome", "reason", "label"]
+# Apheresis labs of the paper's Table 2, taken from each case's first collection.
+LAB_FIELDS = {
+    "wbc": "WBC (×10⁹/L)", "neutrophils": "Neutrophils (×10⁹/L)", "lymphocytes": "ALC (×10⁹/L)",
+    "cd3_per_ul": "CD3+ (cells/µL)", "haemoglobin": "Hb (g/L)", "platelets": "Platelets (×10⁹/L)",
+    "ldh": "LDH (U/L)", "crp": "CRP (mg/L)", "volume_processed_l": "Blood volume processed (L)",
+}
 
 _CASE_FIELDS = (
     "id", "public_id", "product__code", "centre__code", "approval_date", "patient__sex", "ecog", "prior_lines",
@@ -46,6 +52,7 @@ class AnalysisData:
     attempts: pd.DataFrame  # ATTEMPT_COLUMNS, one row per manufacturing attempt of those cases
     reasons: pd.DataFrame  # REASON_COLUMNS, one row per (failed attempt, failure reason)
     filters: dict
+    labs: pd.DataFrame | None = None  # case_id + LAB_FIELDS of the first apheresis, when loaded
 
 
 def case_filter(*, paper_cohort: bool = True, product: str | None = None, indication: str | None = None,
@@ -117,8 +124,17 @@ def _rows(case_rows, outcomes_by_case, controls, boundary):
         }
 
 
-def load_analysis_data(**filters) -> AnalysisData:
-    """The dataset and attempt rows of the cases ``case_filter(**filters)`` selects."""
+def _load_labs(cases) -> pd.DataFrame:
+    """One row per case with an apheresis: the labs of its first collection (lowest number)."""
+    rows = (Apheresis.objects.filter(case__in=cases.values("pk")).order_by("case_id", "number")
+            .values_list("case__public_id", *LAB_FIELDS))
+    frame = pd.DataFrame(list(rows), columns=["case_id", *LAB_FIELDS])
+    return frame.drop_duplicates("case_id", keep="first").reset_index(drop=True)
+
+
+def load_analysis_data(*, labs: bool = False, **filters) -> AnalysisData:
+    """The dataset and attempt rows of the cases ``case_filter(**filters)`` selects (and, with
+    ``labs``, their first apheresis labs: one query more)."""
     q = case_filter(**filters)
     cases = Case.objects.filter(q)
     first_apheresis = (Apheresis.objects.filter(case=OuterRef("pk")).values("case")
@@ -141,7 +157,8 @@ def load_analysis_data(**filters) -> AnalysisData:
         frame[column] = frame[column].astype("Int64")
     attempts = pd.DataFrame([(pid, n, o) for _, pid, n, o in attempt_rows], columns=ATTEMPT_COLUMNS)
     reasons = pd.DataFrame(reason_rows, columns=REASON_COLUMNS)
-    return AnalysisData(cases=frame, attempts=attempts, reasons=reasons, filters=dict(filters))
+    return AnalysisData(cases=frame, attempts=attempts, reasons=reasons, filters=dict(filters),
+                        labs=_load_labs(cases) if labs else None)
 
 
 def load_dataset(**filters) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from analytics import cohorts as c
 from analytics import stats
-from analytics.dataset import AnalysisData, load_analysis_data
+from analytics.dataset import LAB_FIELDS, AnalysisData, load_analysis_data
 
 METHODS = {
     "cohort": ("the paper's cohort by default (LBCL, axi-cel or tisa-cel, panel approval January 2019 - "
@@ -48,6 +48,10 @@ METHODS = {
                            "182.6 days, >6m 182.6 days or more (6 months = 182.6 days as in CONTRACT.md)"),
     "trend": ("chi-square test for trend (linear-by-linear association (N-1)r^2, 1 df, as SPSS) of MF over "
               "none < >6m < <6m < <3m, scores 1..4 by position; categories with no case left out"),
+    "apheresis_labs": ("first apheresis collection; median and IQR (R quantile type 7) per cohort and for all MF "
+                       "cases; MF vs controls: Wilcoxon rank-sum (R wilcox.test: exact when both groups have fewer "
+                       "than 50 values and no ties, else normal approximation with continuity correction); across "
+                       "the four cohorts: Kruskal-Wallis (R kruskal.test)"),
     "fisher": ("empty rows/columns left out; 2x2 and r x c with at most 200 cases: two-sided exact (R fisher.test); "
                "larger r x c: Pearson chi-square without continuity correction (R chisq.test(correct=FALSE))"),
 }
@@ -227,8 +231,49 @@ def _fisher(cases):
     return entries
 
 
-def build_report(data: AnalysisData, *, generated_at=None) -> dict:
-    """The CONTRACT.md report dict of the cases in ``data`` (already filtered by the loader)."""
+def _labs(cases, labs):
+    """Apheresis labs (first collection): median and IQR per cohort, MF vs controls by Wilcoxon rank-sum
+    (the paper's Table 2) and across the four cohorts by Kruskal-Wallis (R wilcox.test, kruskal.test)."""
+    if labs is None or labs.empty:
+        labs = pd.DataFrame(columns=["case_id", *LAB_FIELDS])
+    data = cases[["case_id", "cohort", "mf"]].merge(labs, on="case_id", how="left")
+    rows = []
+    for field, label in LAB_FIELDS.items():
+        values = pd.to_numeric(data[field], errors="coerce")
+        groups = []
+        by_cohort = {}
+        for name, mask in (("mf", data["mf"] == 1), *((cohort, data["cohort"] == cohort) for cohort in c.OS_COHORTS)):
+            part = values[mask.fillna(False).astype(bool)].dropna().to_numpy(dtype=float)
+            by_cohort[name] = part
+            quartiles = np.percentile(part, [25, 50, 75]) if part.size else (None, None, None)
+            groups.append({"cohort": name, "n": int(part.size), "median": quartiles[1], "q1": quartiles[0],
+                           "q3": quartiles[2]})
+        rows.append({"lab": field, "label": label, "groups": groups,
+                     "wilcoxon_mf_vs_control": stats.rank_sum(by_cohort["mf"], by_cohort[c.CONTROL]),
+                     "kruskal_cohorts": {"groups": [g for g in c.OS_COHORTS if by_cohort[g].size],
+                                         **stats.kruskal(*(by_cohort[g] for g in c.OS_COHORTS))}})
+    return rows
+
+
+# Sections in the order they are computed, with the share of the work done once each is finished.
+_SECTIONS = (
+    ("rates and flow", 15), ("survival", 70), ("Table 1 and trend", 80), ("contingency tables", 88),
+    ("apheresis labs", 95),
+)
+
+
+def build_report(data: AnalysisData, *, generated_at=None, progress=None) -> dict:
+    """The CONTRACT.md report dict of the cases in ``data`` (already filtered by the loader).
+
+    ``progress(percent, message)``, when given, is called after each section. Keys beyond the
+    contract (``filters``, ``apheresis_labs``, the extra ``rows``/``columns`` of fisher entries) are
+    additions, never replacements.
+    """
+    def step(index):
+        if progress is not None:
+            name, percent = _SECTIONS[index]
+            progress(percent, f"Computed {name}")
+
     cases = data.cases
     counts = cases["cohort"].value_counts()
     cohort_counts = {name: int(counts.get(name, 0)) for name in (*c.MF_COHORTS, c.CONTROL)}
@@ -243,14 +288,20 @@ def build_report(data: AnalysisData, *, generated_at=None) -> dict:
         "flow": _flow(cases, data.attempts),
         "cohorts": cohort_counts,
         "reasons": _reasons(cases, data.reasons),
-        **_survival_sections(cases),
-        "table1": _table1(cases),
-        "trend": _trend(cases),
-        "fisher": _fisher(cases),
     }
+    step(0)
+    report.update(_survival_sections(cases))
+    step(1)
+    report["table1"] = _table1(cases)
+    report["trend"] = _trend(cases)
+    step(2)
+    report["fisher"] = _fisher(cases)
+    step(3)
+    report["apheresis_labs"] = _labs(cases, data.labs)
+    step(4)
     return _clean(report)
 
 
 def report_from_db(**filters) -> dict:
     """Load the analysis data (the paper's cohort unless ``paper_cohort=False``) and build the report."""
-    return build_report(load_analysis_data(**filters))
+    return build_report(load_analysis_data(labs=True, **filters))

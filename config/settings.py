@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -151,6 +152,8 @@ CELERY_BEAT_SCHEDULE = {
     "flush-outbox": {"task": "notifications.tasks.flush_outbox", "schedule": 60.0},
     # Reminders once per working day, escalations once per day: the Reminder rows make reruns no-ops.
     "panel-reminders": {"task": "panel.tasks.send_panel_reminders", "schedule": 30 * 60.0},
+    # The unfiltered registry report, rebuilt nightly at 02:30 (skipped while another recompute runs).
+    "nightly-report": {"task": "analytics.tasks.nightly_recompute", "schedule": crontab(hour=2, minute=30)},
 }
 
 REST_FRAMEWORK = {

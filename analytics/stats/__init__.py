@@ -6,7 +6,7 @@ R produced that tests/analytics/test_stats.py compares against.
 """
 
 from .ranks import kruskal, rank_sum
-from .survival import LANDMARKS, cox_pair, km_summary, logrank, ph_test
+from .survival import LANDMARKS, cox_pair, km_curve, km_summary, logrank, ph_test
 from .tables import EXACT_RXC_MAX_CASES, binomial_rate, drop_empty, fisher, logistic_or, trend_test
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "cox_pair",
     "drop_empty",
     "fisher",
+    "km_curve",
     "km_summary",
     "kruskal",
     "logistic_or",

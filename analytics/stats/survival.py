@@ -269,3 +269,12 @@ def ph_test(time, event, group):
         return {"chisq": None, "p": None}
     chisq = u * u * i11 / det
     return {"chisq": chisq, "p": float(stats.chi2.sf(chisq, 1))}
+
+
+def km_curve(time, event):
+    """The Kaplan-Meier step function for plotting: (times, survival) at every unique time, empty when no data."""
+    time, event = _as_arrays(time, event)
+    if time.size == 0:
+        return np.array([]), np.array([])
+    utime, _, surv, _, _ = _km_curve(time, event)
+    return utime, surv

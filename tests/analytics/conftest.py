@@ -19,3 +19,16 @@ def registry(django_db_setup, django_db_blocker):
         call_command("seed_demo", *args, stdout=open("/dev/null", "w"))  # noqa: SIM115
         yield
         transaction.set_rollback(True)
+
+
+@pytest.fixture
+def people(db):
+    """One user per role, named apart from the demo registry's own logins (analyst, ops, admin ...)."""
+    from accounts.roles import Role
+    from tests.factories import CentreFactory, UserFactory
+
+    centre = CentreFactory(code="rpt-ctr", name="Report test centre")
+    return {role.value: UserFactory(username=f"rpt-{role.value}", role=role,
+                                    centre=centre if role == Role.CENTRE_USER else None,
+                                    is_staff=role == Role.ADMIN)
+            for role in Role}
