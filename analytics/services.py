@@ -116,7 +116,10 @@ def enqueue(snapshot_id: int) -> None:
     from analytics.tasks import recompute_report
 
     try:
-        result = recompute_report.apply_async(args=[snapshot_id])
+        # ANALYTICS_TASK_QUEUE routes recomputes to a dedicated worker (`celery worker -Q <queue>`), so
+        # a long report never delays notifications; the default queue otherwise.
+        queue = os.environ.get("ANALYTICS_TASK_QUEUE") or None
+        result = recompute_report.apply_async(args=[snapshot_id], queue=queue)
     except Exception as error:  # noqa: BLE001 - any broker error means the recompute will never run
         if CohortReport.objects.filter(pk=snapshot_id, status=ReportStatus.RUNNING).exists():
             _finish_failed(CohortReport.objects.get(pk=snapshot_id),
