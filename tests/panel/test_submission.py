@@ -334,3 +334,17 @@ def test_every_audit_code_the_centre_services_write_has_a_human_text():
     written = set(re.findall(r'"(panel\.[a-z_]+\.[a-z_]+)"', source.replace(registry, "")))
     assert written == set(submission.AUDIT_EVENTS)
 
+
+
+def test_a_concurrent_second_application_caught_by_the_database_gets_the_same_clear_message(personas,
+                                                                                          monkeypatch):
+    first = draft_for(personas["centre_a"])
+    # Both requests passed the check before either saved: only the unique constraint is left to refuse.
+    monkeypatch.setattr(submission, "live_application_for", lambda attempt, _calls=[]: _calls.append(1) or (
+        None if len(_calls) == 1 else first))
+    monkeypatch.setattr(submission.services.OOSApplication.objects, "filter",
+                        lambda **kwargs: OOSApplication.objects.none())
+    with pytest.raises(DomainError, match=f"already has OOS application {first.pk}"):
+        submission.application_create(user=personas["centre_a"], attempt=first.attempt)
+    monkeypatch.undo()
+    assert OOSApplication.objects.filter(attempt=first.attempt).count() == 1

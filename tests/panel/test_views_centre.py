@@ -417,3 +417,24 @@ def test_list_queries_do_not_grow_with_the_rows(client, personas, voting_panel, 
         response = client.get(reverse("panel:application_list"))
     assert response.status_code == 200
     assert response.content.decode().count(reverse("panel:application_detail", args=[1])[:-2]) >= min(n, 25)
+
+
+@pytest.mark.parametrize("documents", [1, 8])
+def test_the_application_page_queries_do_not_grow_with_documents_and_questions(client, personas, voting_panel,
+                                                                               django_assert_max_num_queries,
+                                                                               documents):
+    draft = draft_for(personas["centre_a"])
+    for _ in range(documents):
+        submission.attachment_add(application_id=draft.pk, user=personas["centre_a"], kind="other",
+                                  uploaded_file=pdf_upload())
+    submission.application_submit(application_id=draft.pk, user=personas["centre_a"])
+    for member in voting_panel[MemberRole.PHYSICIAN][:2]:
+        request = review.information_request_ask(application_id=draft.pk, user=member.user, question="Why?")
+        submission.information_answer(request_id=request.pk, user=personas["centre_a"], answer="Because")
+    _login(client, personas["centre_a"])
+    # Session, user, the application (case, product, centre, attempt joined), submitter, documents +
+    # uploaders, questions + askers/answerers, decision, the header's centre and unread notifications,
+    # the session save: bounded whatever the number of documents and questions.
+    with django_assert_max_num_queries(14):
+        response = client.get(reverse("panel:application_detail", args=[draft.pk]))
+    assert response.status_code == 200 and response.content.decode().count("SHA-256") == documents
