@@ -42,6 +42,10 @@ ANSWER_MAX = 10_000
 
 # Every audit event code the centre's services write, with the text the audit pages show for it.
 AUDIT_EVENTS = {
+    # Written by panel.services for the centre's steps; named here with the rest of the centre's codes.
+    "panel.application.created": "started a draft OOS application",
+    "panel.application.submitted": "submitted an OOS application to the panel",
+    "panel.application.withdrawn": "withdrew an OOS application",
     "panel.application.updated": "changed a draft OOS application",
     "panel.attachment.added": "attached a document to an OOS application",
     "panel.attachment.downloaded": "downloaded a document of an OOS application",
