@@ -18,10 +18,15 @@ from panel.models import ApplicationStatus, Comment, InformationRequest, OOSAppl
 from panel.selectors import active_member_for, member_recusal_reason
 from panel.services import ApplicationNotOpen, NotEligible, _audit, _lock_application, _set_status
 
-# Every audit event code this module writes, with the text the audit pages show for it.
+# Every audit event code of the members' review, with the text the audit pages show for it: this
+# module's own, and those that ``panel.services`` writes for votes, conflicts and the decision.
 AUDIT_EVENTS = {
     "panel.comment.added": "commented on an OOS application",
     "panel.information_request.asked": "asked the centre for information on an OOS application",
+    "panel.vote.cast": "voted on an OOS application",
+    "panel.vote.changed": "changed their vote on an OOS application",
+    "panel.member.recused": "declared a conflict of interest and was recused",
+    "panel.decision.made": "brought about the panel's decision on an OOS application",
 }
 
 COMMENT_MAX_LENGTH = 5000

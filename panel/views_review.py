@@ -263,39 +263,35 @@ def _conflict_message(result) -> str:
     return text
 
 
-@login_required
-@require_POST
-def vote(request, pk):
-    return _act(request, pk, form_class=VoteForm, form_key="vote_form", anchor="vote",
-                perform=lambda application, data: services.vote_cast(
-                    application_id=application.pk, user=request.user, choice=data["choice"], comment=data["comment"]),
-                success=_vote_message)
+def _action_view(*, form_class, form_key: str, anchor: str, perform, success):
+    """A POST-only review action: ``perform(user, application_id, cleaned_data)`` calls the service."""
+
+    @login_required
+    @require_POST
+    def view(request, pk):
+        return _act(request, pk, form_class=form_class, form_key=form_key, anchor=anchor, success=success,
+                    perform=lambda application, data: perform(request.user, application.pk, data))
+
+    return view
 
 
-@login_required
-@require_POST
-def comment_add(request, pk):
-    return _act(request, pk, form_class=CommentForm, form_key="comment_form", anchor="discussion",
-                perform=lambda application, data: review.comment_add(
-                    application_id=application.pk, user=request.user, body=data["body"]),
-                success=lambda comment: "Your comment is added to the discussion.")
+vote = _action_view(
+    form_class=VoteForm, form_key="vote_form", anchor="vote", success=_vote_message,
+    perform=lambda user, pk, data: services.vote_cast(application_id=pk, user=user, choice=data["choice"],
+                                                      comment=data["comment"]))
 
+comment_add = _action_view(
+    form_class=CommentForm, form_key="comment_form", anchor="discussion",
+    success=lambda comment: "Your comment is added to the discussion.",
+    perform=lambda user, pk, data: review.comment_add(application_id=pk, user=user, body=data["body"]))
 
-@login_required
-@require_POST
-def declare_conflict(request, pk):
-    return _act(request, pk, form_class=ConflictForm, form_key="conflict_form", anchor="vote",
-                perform=lambda application, data: services.member_declare_conflict(
-                    application_id=application.pk, user=request.user, reason=data["reason"]),
-                success=_conflict_message)
+declare_conflict = _action_view(
+    form_class=ConflictForm, form_key="conflict_form", anchor="vote", success=_conflict_message,
+    perform=lambda user, pk, data: services.member_declare_conflict(application_id=pk, user=user,
+                                                                    reason=data["reason"]))
 
-
-@login_required
-@require_POST
-def info_request(request, pk):
-    return _act(request, pk, form_class=InformationRequestForm, form_key="info_form", anchor="information",
-                perform=lambda application, data: review.information_request_ask(
-                    application_id=application.pk, user=request.user, question=data["question"]),
-                success=lambda request_: "Your question is sent to the centre; the review is paused until it "
-                                         "answers.")
-
+info_request = _action_view(
+    form_class=InformationRequestForm, form_key="info_form", anchor="information",
+    success=lambda request_: "Your question is sent to the centre; the review is paused until it answers.",
+    perform=lambda user, pk, data: review.information_request_ask(application_id=pk, user=user,
+                                                                  question=data["question"]))

@@ -158,3 +158,20 @@ def test_decline_notifies_and_a_rolled_back_decision_notifies_nobody(application
         vote(application, member, "decline")
     assert OutboxMessage.objects.filter(idempotency_key__startswith=key, recipient=personas["ops"],
                                         subject__contains="declined").exists()
+
+
+def test_every_review_audit_code_has_its_text(application, panel, personas):
+    from audit.labels import label
+
+    review.comment_add(application_id=application.pk, user=personas["ops"], body="Noted")
+    vote(application, panel[PHYSICIAN][0], "decline")
+    vote(application, panel[PHYSICIAN][0], "approve")
+    services.member_declare_conflict(application_id=application.pk, user=panel[PHYSICIAN][1].user, reason="Friend")
+    for member in [*panel[PHYSICIAN][2:4], panel[PHARMACIST][0]]:
+        vote(application, member, "approve")
+    written = set(AuditEvent.objects.filter(code__regex=r"^panel\.(vote|member|decision|comment)")
+                  .values_list("code", flat=True))
+    _ask(submit_application(application.centre, application.submitted_by), personas["ops"])
+    written.add("panel.information_request.asked")
+    assert written == set(review.AUDIT_EVENTS)
+    assert all(label(code) != code for code in written)
