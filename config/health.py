@@ -26,9 +26,12 @@ def _redis() -> str:
         return f"error: {exc.__class__.__name__}"
 
 
-def _worker() -> str:
+def _worker(redis_status: str) -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "eager"
+    if redis_status.startswith("error"):
+        # No broker, no answer: asking would only wait out connection retries.
+        return "unknown: broker unreachable"
     from config.celery import app
 
     try:
@@ -39,6 +42,9 @@ def _worker() -> str:
 
 
 def healthz(request):
-    checks = {"database": _database(), "redis": _redis(), "worker": _worker()}
+    redis_status = _redis()
+    checks = {"database": _database(), "redis": redis_status, "worker": _worker(redis_status)}
+    # 503 when this instance cannot serve (database) or queue work (Redis); a missing worker is
+    # reported for monitoring but does not take the web tier out of the load balancer.
     healthy = checks["database"] == "ok" and not checks["redis"].startswith("error")
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)

@@ -4,11 +4,12 @@ Demo defaults (SQLite, eager Celery, console e-mail) let `make run` work on a ba
 production sets DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and DEMO_MODE=0.
 """
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -38,6 +39,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "accounts",
     "cases",
     "audit",
@@ -49,16 +54,21 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.two_factor.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "audit.middleware.AuditContextMiddleware",
+    # Last, as django-axes requires: turns a lockout into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,6 +109,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes checks every password login for a lockout first; the model backend then authenticates.
+AUTHENTICATION_BACKENDS = [
+    "accounts.two_factor.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five wrong passwords for one username from one address lock that pair out for 15 minutes.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0)
+AXES_VERBOSE = False
+# Panel members, the operations manager and admins confirm a TOTP code after their password
+# (accounts/two_factor.py). Always on; the test suite turns it off only around force_login.
+TWO_FACTOR_REQUIRED = True
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="OOS CAR-T Panel")
 # Clinical data on shared ward computers: sessions end after 30 minutes without activity.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
@@ -135,7 +162,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # A Redis outage must not turn pages into errors: the cache answers "miss" while Redis is away
+    # (config/cache.py). Throttle counters live here too and fail open for that time.
+    CACHES = {"default": {
+        "BACKEND": "config.cache.ResilientRedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }}
+# Redelivery of a task whose worker died without acknowledging it (acks_late), after this delay.
+# Workers look for such messages every interval x throttle seconds (kombu's defaults: 10 x 10).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_RESTORE_THROTTLE", default=10),
+}
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -168,6 +208,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
 }
+# Throttles (config/throttles.py): per address for anonymous calls, per user, and a tighter one
+# for casting votes. Rates from the environment so a load test can lift them.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",
+    "rest_framework.throttling.UserRateThrottle",
+    "config.throttles.VoteRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": env.str("THROTTLE_ANON", default="60/min"),
+    "user": env.str("THROTTLE_USER", default="1200/min"),
+    "vote": env.str("THROTTLE_VOTE", default="120/min"),
+}
 SPECTACULAR_SETTINGS = {
     "TITLE": "OOS CAR-T Panel API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"AttemptOutcomeEnum": "cases.models.AttemptOutcome",
@@ -187,6 +239,12 @@ CASES_PAGE_SIZE = env.int("CASES_PAGE_SIZE", default=25)
 PANEL_SLA_WORKING_DAYS = env.int("PANEL_SLA_WORKING_DAYS", default=2)
 PANEL_ESCALATE_HOURS_BEFORE = env.int("PANEL_ESCALATE_HOURS_BEFORE", default=4)
 PANEL_REMIND_AFTER_HOURS = env.int("PANEL_REMIND_AFTER_HOURS", default=4)
+# Request bodies: form posts stay small; uploads stream to disk above 2.5 MB and stop at the
+# upload limit plus room for the other form fields.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 LOGGING = {
     "version": 1,
@@ -205,3 +263,23 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Content-Security-Policy (django-csp 4): scripts and styles from our own static files only, no
+# inline code, never framed. Templates keep to this (tests/security/test_settings_and_headers.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}

@@ -14,6 +14,22 @@ def _celery_eager(settings):
     yield
 
 
+class _NoRates(dict):
+    def __missing__(self, scope):
+        return None
+
+
+@pytest.fixture(autouse=True)
+def _security_steps_off(settings, monkeypatch):
+    """Tests log panel members in with force_login and call the API in bursts: the two-factor step
+    and the API throttles are switched off here and back on by the tests that prove them
+    (tests/security: the `two_factor_on` and `throttles_on` fixtures)."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    settings.TWO_FACTOR_REQUIRED = False
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", _NoRates())
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Personas and factories create users in most tests; the production hasher would dominate the run time.

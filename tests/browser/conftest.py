@@ -50,8 +50,26 @@ def new_page(browser, live_server):
             page.get_by_label("Password").fill(password)
             page.get_by_role("button", name="Log in").click()
             page.wait_for_url(lambda url: "/accounts/login/" not in url)
+            if "/accounts/two-factor/" in page.url:
+                _complete_two_factor(page, username)
         return page
 
     yield make
     for context in contexts:
         context.close()
+
+
+def _complete_two_factor(page, username):
+    """Enter the current TOTP code when the two-factor step is switched on (tests/security)."""
+    from binascii import unhexlify
+
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    if page.locator("#totp-secret").count():
+        device = TOTPDevice.objects.get(user__username=username, confirmed=False)
+    else:
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+    page.get_by_label("Code").fill(f"{totp(unhexlify(device.key), digits=device.digits):06d}")
+    page.get_by_role("button", name="Confirm" if "/setup/" in page.url else "Verify").click()
+    page.wait_for_url(lambda url: "/accounts/two-factor/setup/" not in url and "/verify/" not in url)
