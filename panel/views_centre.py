@@ -42,6 +42,8 @@ PAGE_SIZE = getattr(settings, "PANEL_PAGE_SIZE", 25)
 LIVE_EXCLUDED = (ApplicationStatus.WITHDRAWN, ApplicationStatus.DECLINED)
 # Statuses after which the decision letter exists and the centre sees the outcome in full.
 COMMUNICATED_STATUSES = (ApplicationStatus.COMMUNICATED, ApplicationStatus.INFUSED, ApplicationStatus.NOT_INFUSED)
+# Statuses in which the centre may add evidence: its draft, or when the panel asked for more.
+DOCUMENT_STATUSES = (ApplicationStatus.DRAFT, ApplicationStatus.INFO_REQUESTED)
 
 
 def may_act_for_centre(user, centre_id) -> bool:
@@ -62,6 +64,16 @@ def _application_for(user, pk, *, write: bool = False, withdraw: bool = False) -
     if (write or withdraw) and not allowed:
         raise PermissionDenied("Only the treating centre changes its application.")
     return application
+
+
+def _for_step(request, pk, *, statuses, refusal: str, withdraw: bool = False):
+    """The application for one of the centre's steps, and a redirect to its page (saying why) when
+    its status does not allow that step; permission is checked first, as for every write."""
+    application = _application_for(request.user, pk, write=not withdraw, withdraw=withdraw)
+    if application.status not in statuses:
+        messages.error(request, refusal)
+        return application, _detail(application)
+    return application, None
 
 
 def _add_error(form, error: DomainError) -> None:
@@ -175,10 +187,11 @@ def application_new(request, attempt_pk):
 
 @login_required
 def application_edit(request, pk):
-    application = _application_for(request.user, pk, write=True)
-    if application.status != ApplicationStatus.DRAFT:
-        messages.error(request, "Only a draft can be changed: once submitted the panel decides on what it was sent.")
-        return _detail(application)
+    application, refused = _for_step(
+        request, pk, statuses=(ApplicationStatus.DRAFT,),
+        refusal="Only a draft can be changed: once submitted the panel decides on what it was sent.")
+    if refused:
+        return refused
     initial = {name: getattr(application, name) for name in submission.DRAFT_FIELDS}
     form = forms.ApplicationForm(_posted(request), initial=initial)
     if _saved(request, form, lambda data: submission.application_update_draft(
@@ -191,10 +204,10 @@ def application_edit(request, pk):
 
 @login_required
 def application_submit(request, pk):
-    application = _application_for(request.user, pk, write=True)
-    if application.status != ApplicationStatus.DRAFT:
-        messages.info(request, "This application has already been submitted.")
-        return _detail(application)
+    application, refused = _for_step(request, pk, statuses=(ApplicationStatus.DRAFT,),
+                                     refusal="This application has already been submitted.")
+    if refused:
+        return refused
     form = forms.SubmitForm(_posted(request))
     missing = submission.missing_for_submission(application)
     if _saved(request, form, lambda data: submission.application_submit(application_id=application.pk,
@@ -209,10 +222,10 @@ def application_submit(request, pk):
 
 @login_required
 def application_withdraw(request, pk):
-    application = _application_for(request.user, pk, withdraw=True)
-    if application.status not in (ApplicationStatus.DRAFT, *OPEN_STATUSES):
-        messages.error(request, "A decided or withdrawn application cannot be withdrawn.")
-        return _detail(application)
+    application, refused = _for_step(request, pk, statuses=(ApplicationStatus.DRAFT, *OPEN_STATUSES), withdraw=True,
+                                     refusal="A decided or withdrawn application cannot be withdrawn.")
+    if refused:
+        return refused
     form = forms.WithdrawForm(_posted(request))
     if _saved(request, form, lambda data: submission.application_withdraw(
             application_id=application.pk, user=request.user, reason=data["reason"]),
@@ -238,10 +251,11 @@ def _file_form(request, form_class, **kwargs):
 @login_required
 @limit_upload_size
 def attachment_upload(request, pk):
-    application = _application_for(request.user, pk, write=True)
-    if application.status not in (ApplicationStatus.DRAFT, ApplicationStatus.INFO_REQUESTED):
-        messages.error(request, "Documents can be added to a draft, or when the panel has asked for information.")
-        return _detail(application)
+    application, refused = _for_step(
+        request, pk, statuses=DOCUMENT_STATUSES,
+        refusal="Documents can be added to a draft, or when the panel has asked for information.")
+    if refused:
+        return refused
     form = _file_form(request, forms.AttachmentForm)
     if _saved(request, form, lambda data: submission.attachment_add(
             application_id=application.pk, user=request.user, kind=data["kind"], uploaded_file=data["file"]),
@@ -316,10 +330,11 @@ def _is_approved(application: OOSApplication) -> bool:
 
 @login_required
 def record_infusion(request, pk):
-    application = _application_for(request.user, pk, write=True)
-    if application.status != ApplicationStatus.COMMUNICATED:
-        messages.error(request, "The infusion is recorded once, after the decision has been communicated.")
-        return _detail(application)
+    application, refused = _for_step(
+        request, pk, statuses=(ApplicationStatus.COMMUNICATED,),
+        refusal="The infusion is recorded once, after the decision has been communicated.")
+    if refused:
+        return refused
     form = forms.InfusionForm(_posted(request), approved=_is_approved(application))
     if _saved(request, form, lambda data: submission.application_record_infusion(
             application_id=application.pk, user=request.user, infused=data["infused"],
@@ -334,10 +349,10 @@ def record_infusion(request, pk):
 
 @login_required
 def record_regulatory_notification(request, pk):
-    application = _application_for(request.user, pk, write=True)
-    if application.status != ApplicationStatus.INFUSED:
-        messages.error(request, "Notifications are recorded for an infused OOS product.")
-        return _detail(application)
+    application, refused = _for_step(request, pk, statuses=(ApplicationStatus.INFUSED,),
+                                     refusal="Notifications are recorded for an infused OOS product.")
+    if refused:
+        return refused
     form = forms.RegulatoryNotificationForm(_posted(request), initial={
         "manufacturer_notified_at": application.manufacturer_notified_at,
         "authority_notified_at": application.authority_notified_at})
@@ -393,7 +408,7 @@ def application_detail(request, pk):
         "can_act": can_act,
         "is_draft": application.status == ApplicationStatus.DRAFT,
         "sla_open": application.sla_due_at is not None and application.status in OPEN_STATUSES,
-        "can_upload": can_act and application.status in (ApplicationStatus.DRAFT, ApplicationStatus.INFO_REQUESTED),
+        "can_upload": can_act and application.status in DOCUMENT_STATUSES,
         "can_withdraw": (can_act or user.role == Role.OPS_MANAGER)
         and application.status in (ApplicationStatus.DRAFT, *OPEN_STATUSES),
         "can_record_infusion": can_act and application.status == ApplicationStatus.COMMUNICATED,
