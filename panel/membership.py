@@ -47,11 +47,13 @@ def members_for_management() -> QuerySet[PanelMember]:
 
 
 def candidate_users(role: str | None = None) -> QuerySet:
-    """Users who may be given a seat: active, with a panel or operations role."""
+    """Users who may be given a seat: active, with a panel or operations role, not holding an open seat."""
     from django.contrib.auth import get_user_model
 
     roles = [USER_ROLE_FOR[MemberRole(role)]] if role in MemberRole.values else list(USER_ROLE_FOR.values())
-    return get_user_model().objects.filter(is_active=True, role__in=roles).order_by("username")
+    return (get_user_model().objects.filter(is_active=True, role__in=roles)
+            .exclude(pk__in=PanelMember.objects.filter(active_to__isnull=True).values("user_id"))
+            .order_by("username"))
 
 
 def _validate(*, member: PanelMember, affiliations: Iterable[Centre]) -> None:

@@ -17,9 +17,16 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.selectors import ops_managers
+from audit.services import audit_log
 from notifications.services import notify
 from panel.dashboard import application_rows, escalate_hours_before
 from panel.models import ApplicationStatus, OOSApplication, Reminder, ReminderKind
+
+AUDIT_EVENTS = {
+    "panel.application.reminders_sent": "reminded the members who had not voted (automatic)",
+    "panel.application.escalated": "escalated an application near or past its SLA to the operations manager "
+                                   "(automatic)",
+}
 
 # Members hear of a new application when it is submitted; the first reminder waits this long.
 PANEL_REMIND_AFTER_HOURS = 4
@@ -82,6 +89,7 @@ def send_reminders(*, now: dt.datetime | None = None) -> ReminderRun:
         application = row.application
         label = f"OOS application {application.pk} ({application.case.public_id}, {application.centre.code})"
         due = _due_words(row.due_at, now) if row.due_at else "has no due time"
+        reminded, escalated = [], []
         if day.weekday() < 5 and application.submitted_at and now - application.submitted_at >= remind_from:
             for member in row.not_voted:
                 with transaction.atomic():
@@ -94,7 +102,7 @@ def send_reminders(*, now: dt.datetime | None = None) -> ReminderRun:
                                  f"{row.tally['not_voted']} of {row.tally['eligible']} eligible members have "
                                  "not voted yet."),
                            url=_url("panel:review", application.pk))
-                    run.reminders += 1
+                    reminded.append(member.pk)
         if row.due_at and row.due_at - now <= escalate_from:
             missing = ", ".join(member.user.username for member in row.not_voted) or "nobody"
             for manager in managers:
@@ -108,5 +116,19 @@ def send_reminders(*, now: dt.datetime | None = None) -> ReminderRun:
                                  f"{row.tally['decline']} decline, {row.tally['abstain']} abstain. "
                                  f"Not voted: {missing}."),
                            url=_url("panel:dashboard"))
-                    run.escalations += 1
+                    escalated.append(manager.username)
+        _audit_sent(application, row, now=now, reminded=reminded, escalated=escalated)
+        run.reminders += len(reminded)
+        run.escalations += len(escalated)
     return run
+
+
+def _audit_sent(application: OOSApplication, row, *, now, reminded: list[int], escalated: list[str]) -> None:
+    context = {"application": application.pk, "sla_due_at": row.due_at, "not_voted": row.tally["not_voted"],
+               "at": now}
+    if reminded:
+        audit_log(code="panel.application.reminders_sent", obj=application, centre_code=application.centre.code,
+                  context={**context, "members": reminded})
+    if escalated:
+        audit_log(code="panel.application.escalated", obj=application, centre_code=application.centre.code,
+                  context={**context, "ops_managers": escalated, "overdue": bool(row.due_at and row.due_at < now)})

@@ -169,3 +169,13 @@ def test_edit_member_page_ends_membership(client, ops):
 def test_edit_unknown_member_is_404(client, ops):
     client.force_login(ops)
     assert client.get(reverse("panel:member_edit", args=[424242])).status_code == 404
+
+
+def test_add_form_offers_only_panel_users_without_an_open_seat(client, ops):
+    seated = PanelMemberFactory(user=UserFactory(role=Role.PANEL_PHYSICIAN, username="seated-physician")).user
+    free = UserFactory(role=Role.PANEL_PHARMACIST, username="free-pharmacist")
+    UserFactory(role=Role.CENTRE_USER, username="a-centre-user")
+    client.force_login(ops)
+    page = client.get(reverse("panel:member_add")).content.decode()
+    assert f">{free.username}<" in page
+    assert f">{seated.username}<" not in page and ">a-centre-user<" not in page

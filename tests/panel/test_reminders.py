@@ -6,6 +6,7 @@ import zoneinfo
 import pytest
 
 from accounts.roles import Role
+from audit.models import AuditEvent
 from notifications.models import OutboxMessage
 from panel.models import ApplicationStatus, OOSApplication, Reminder, ReminderKind
 from panel.reminders import send_reminders
@@ -54,6 +55,8 @@ def test_members_who_have_not_voted_are_reminded_once_per_working_day(centre_a, 
     assert _reminded(application) == waiting
     keys = OutboxMessage.objects.filter(idempotency_key__contains=":reminder:").values_list("recipient", flat=True)
     assert set(keys) == {m.user_id for m in panel[PHYSICIAN][1:] + panel[PHARMACIST][1:]}
+    events = AuditEvent.objects.filter(code="panel.application.reminders_sent")
+    assert events.count() == 1 and sorted(events.get().context["members"]) == sorted(waiting)
     # Next working day: reminded again.
     assert send_reminders(now=MONDAY_10 + dt.timedelta(days=1)).reminders == 6
 
@@ -97,6 +100,9 @@ def test_escalation_when_the_sla_ends_within_the_window_once_per_day(centre_a, p
     assert send_reminders(now=MONDAY_10 + dt.timedelta(hours=3)).escalations == 0
     escalated = Reminder.objects.filter(application=application, kind=ReminderKind.ESCALATION)
     assert set(escalated.values_list("recipient", flat=True)) == {ops.pk, second_ops.pk}
+    event = AuditEvent.objects.get(code="panel.application.escalated")
+    assert sorted(event.context["ops_managers"]) == sorted([ops.username, second_ops.username])
+    assert event.context["overdue"] is False and event.actor is None
     message = OutboxMessage.objects.get(idempotency_key__contains=":escalation:", recipient=ops, channel="in_app")
     assert message.subject.startswith("SLA ending") and "Not voted:" in message.body
     # Overdue the next day: escalated again, once.
