@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.roles import PANEL_ROLES, Role
+from audit.labels import label as audit_label
+from audit.models import AuditEvent
 from cases.errors import DomainError
 from cases.models import AttemptOutcome, ManufacturingAttempt
 from cases.permissions import scope_to_user
@@ -380,6 +382,13 @@ def regulatory_deadline(application: OOSApplication, now=None) -> dict | None:
             "missing": missing}
 
 
+def _activity(application: OOSApplication) -> list[dict]:
+    """What was done to the application itself, oldest first, in the audit trail's words."""
+    events = (AuditEvent.objects.filter(object_type=OOSApplication._meta.label_lower, object_id=str(application.pk))
+              .order_by("id").values("created_at", "actor_username", "code"))
+    return [{**event, "text": audit_label(event["code"])} for event in events]
+
+
 @login_required
 @require_GET
 def application_detail(request, pk):
@@ -405,6 +414,7 @@ def application_detail(request, pk):
         "tally": application_tally(application=application) if decision is not None else None,
         "communication": communication,
         "deadline": regulatory_deadline(application),
+        "activity": _activity(application),
         "can_act": can_act,
         "is_draft": application.status == ApplicationStatus.DRAFT,
         "sla_open": application.sla_due_at is not None and application.status in OPEN_STATUSES,

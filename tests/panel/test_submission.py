@@ -327,9 +327,7 @@ def test_every_audit_code_the_centre_services_write_has_a_human_text():
     import inspect
     import re
 
-    from panel import views_centre
-
-    from panel import services
+    from panel import services, views_centre
 
     source = inspect.getsource(submission) + inspect.getsource(views_centre)
     registry = source[source.index("AUDIT_EVENTS = {"):source.index("\n}\n")]

@@ -433,8 +433,10 @@ def test_the_application_page_queries_do_not_grow_with_documents_and_questions(c
         submission.information_answer(request_id=request.pk, user=personas["centre_a"], answer="Because")
     _login(client, personas["centre_a"])
     # Session, user, the application (case, product, centre, attempt joined), submitter, documents +
-    # uploaders, questions + askers/answerers, decision, the header's centre and unread notifications,
-    # the session save: bounded whatever the number of documents and questions.
-    with django_assert_max_num_queries(14):
+    # uploaders, questions + askers/answerers, decision, the application's activity, the header's centre
+    # and unread notifications, the session save: bounded whatever the number of documents and questions.
+    with django_assert_max_num_queries(15):
         response = client.get(reverse("panel:application_detail", args=[draft.pk]))
-    assert response.status_code == 200 and response.content.decode().count("SHA-256") == documents
+    body = response.content.decode()
+    assert response.status_code == 200 and body.count("SHA-256") == documents
+    assert "centre_a submitted an OOS application to the panel" in body
