@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install migrate demo worker clean
+.PHONY: run test bench lint install migrate demo worker clean backup restore
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Database (pg_dump -Fc, or a SQLite copy) and private media into backups/<UTC timestamp>/.
+backup: install
+	$(PY) scripts/backup.py backup
+
+# make restore BACKUP=backups/20260101T020000Z  (replaces the current database and media)
+restore: install
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/<timestamp>" >&2; exit 2; }
+	$(PY) scripts/backup.py restore "$(BACKUP)"
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l info

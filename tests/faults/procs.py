@@ -174,8 +174,7 @@ class TcpProxy:
         import threading
 
         self._lock = threading.Lock()
-        self._server = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
-        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
         return self
 
@@ -213,6 +212,10 @@ class TcpProxy:
 
     def stop(self):
         if self._server is not None:
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            except OSError:
+                pass
             self._server.close()
             self._server = None
         with self._lock:
