@@ -9,12 +9,12 @@ failure-reason sections need.
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Min, OuterRef, Q, Subquery
+from django.db.models import Q
 
 from analytics import cohorts as c
 from cases.demo import paper_cohort_q
@@ -52,7 +52,7 @@ class AnalysisData:
     attempts: pd.DataFrame  # ATTEMPT_COLUMNS, one row per manufacturing attempt of those cases
     reasons: pd.DataFrame  # REASON_COLUMNS, one row per (failed attempt, failure reason)
     filters: dict
-    labs: pd.DataFrame | None = None  # case_id + LAB_FIELDS of the first apheresis, when loaded
+    labs: pd.DataFrame | None = None  # case_id + LAB_FIELDS of the first apheresis collection
 
 
 def case_filter(*, paper_cohort: bool = True, product: str | None = None, indication: str | None = None,
@@ -73,92 +73,120 @@ def case_filter(*, paper_cohort: bool = True, product: str | None = None, indica
     return q
 
 
+def _dates(frame, column):
+    return pd.to_datetime(frame[column], errors="coerce")
+
+
 def _days(end, start):
-    return (end - start).days
+    return (end - start).dt.days.astype("Float64")
 
 
-def _survival(row, infusion_date):
-    """(os_days, os_event, pfs_days, pfs_event) of one case row."""
-    approval = row["approval_date"]
-    progression, death, last_contact = (row["outcome__progression_date"], row["outcome__death_date"],
-                                        row["outcome__last_contact_date"])
+def _flags(values, convert):
+    """A nullable 0/1 (or small int) column: None where the value is unknown."""
+    return pd.array([None if v is None else convert(v) for v in values], dtype="Int64")
+
+
+def _frame(case_rows, attempt_rows, controls, boundary) -> pd.DataFrame:
+    """The dataset columns of the case rows, computed column-wise (no Python work per case beyond flags)."""
+    raw = pd.DataFrame.from_records(case_rows, columns=list(_CASE_FIELDS))
+    attempts = pd.DataFrame.from_records(attempt_rows, columns=["case_pk", "number", "outcome"])
+    failed_pks = set(attempts.loc[attempts["outcome"].isin(c.FAILED_OUTCOMES), "case_pk"])
+    n_attempts = attempts.groupby("case_pk").size()
+    approval, infusion = _dates(raw, "approval_date"), _dates(raw, "infusion__date")
+    progression, death = _dates(raw, "outcome__progression_date"), _dates(raw, "outcome__death_date")
+    last_contact, first_apheresis = _dates(raw, "outcome__last_contact_date"), _dates(raw, "first_apheresis")
+    last_dose = _dates(raw, "bendamustine_last_dose_date")
+    infused = infusion.notna()
+    mf = raw["id"].isin(failed_pks)
     # A case with no follow-up recorded yet is censored at the latest date it is known alive.
-    known_alive = last_contact or max(d for d in (approval, infusion_date) if d)
-    os_days, os_event = (_days(death, approval), 1) if death else (_days(known_alive, approval), 0)
-    if infusion_date is None:
-        return os_days, os_event, None, None
-    events = [d for d in (progression, death) if d]
-    if events:
-        return os_days, os_event, _days(min(events), infusion_date), 1
-    return os_days, os_event, _days(max(known_alive, infusion_date), infusion_date), 0
+    known_alive = last_contact.fillna(pd.concat([approval, infusion], axis=1).max(axis=1))
+    died = death.notna()
+    os_days = _days(death.where(died, known_alive), approval)
+    pfs_event_date = pd.concat([progression, death], axis=1).min(axis=1)
+    has_pfs_event = pfs_event_date.notna()
+    pfs_end = pfs_event_date.where(has_pfs_event, pd.concat([known_alive, infusion], axis=1).max(axis=1))
+    pfs_days = _days(pfs_end, infusion).where(infused)
+    infused_oos = raw["infusion__attempt__outcome"] == "oos"
+    cohort = np.select(
+        [mf & ~infused, mf & infused & infused_oos, mf & infused, raw["id"].isin(controls)],
+        [c.MF_NOT_INFUSED, c.OOS_INFUSED, c.DELAYED_INFUSED, c.CONTROL], default=c.OTHER)
+    gap = (first_apheresis - last_dose).dt.days
+    prior = raw["prior_bendamustine"]
+    bendamustine = np.select(
+        [prior.isna(), prior == False, gap.isna(), gap < c.THREE_MONTHS_DAYS, gap < c.SIX_MONTHS_DAYS],  # noqa: E712
+        ["", "none", "", "<3m", "<6m"], default=">6m")
+
+    def when_infused(column):
+        return raw[column].where(infused & raw[column].notna() & (raw[column] != ""), None)
+
+    frame = pd.DataFrame({
+        "case_id": raw["public_id"], "product": raw["product__code"], "centre": raw["centre__code"],
+        "approval_date": approval.dt.strftime("%Y-%m-%d"),
+        "infusion_date": infusion.dt.strftime("%Y-%m-%d").where(infused, None),
+        "era": np.where(approval < pd.Timestamp(boundary), 1, 2), "mf": mf.astype(int),
+        "cohort": cohort, "infused": infused.astype(int),
+        "attempts": raw["id"].map(n_attempts).fillna(0).astype(int),
+        "os_days": os_days, "os_event": died.astype(int),
+        "pfs_days": pfs_days, "pfs_event": has_pfs_event.astype("Float64").where(infused),
+        "prior_bendamustine": bendamustine,
+        "sex": raw["patient__sex"].where(raw["patient__sex"].notna() & (raw["patient__sex"] != ""), None),
+        "comorbidity": _flags(raw["comorbidity"].astype(object).where(raw["comorbidity"].notna(), None),
+                              lambda v: int(bool(v))),
+        "prior_lines_3plus": _flags(raw["prior_lines"].astype(object).where(raw["prior_lines"].notna(), None),
+                                    lambda v: int(v >= 3)),
+        "holding_therapy": _flags([v or None for v in raw["holding_therapy"]], lambda v: int(v != "none")),
+        "ecog": raw["ecog"],
+        "transplant": raw["prior_transplant"].where(raw["prior_transplant"].notna()
+                                                    & (raw["prior_transplant"] != ""), None),
+        "response": when_infused("outcome__best_response"),
+        "crs_grade": raw["outcome__crs_grade"].where(infused),
+        "icans_grade": raw["outcome__icans_grade"].where(infused),
+        "vein_to_vein_days": _days(infusion, first_apheresis).where(infused & first_apheresis.notna()),
+    }, columns=COLUMNS)
+    for column in INT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    return frame
 
 
-def _rows(case_rows, outcomes_by_case, controls, boundary):
-    for values in case_rows:
-        row = dict(zip(_CASE_FIELDS, values, strict=True))
-        outcomes = outcomes_by_case.get(row["id"], [])
-        mf = c.is_mf(outcomes)
-        infusion_date = row["infusion__date"]
-        infused = infusion_date is not None
-        os_days, os_event, pfs_days, pfs_event = _survival(row, infusion_date)
-        first_apheresis = row["first_apheresis"]
-        yield {
-            "case_id": row["public_id"], "product": row["product__code"], "centre": row["centre__code"],
-            "approval_date": row["approval_date"].isoformat(),
-            "infusion_date": infusion_date.isoformat() if infused else None,
-            "era": c.era_of(row["approval_date"], boundary), "mf": int(mf),
-            "cohort": c.cohort_of(mf=mf, infused_outcome=row["infusion__attempt__outcome"] if infused else None,
-                                  is_control=row["id"] in controls),
-            "infused": int(infused), "attempts": len(outcomes),
-            "os_days": os_days, "os_event": os_event, "pfs_days": pfs_days, "pfs_event": pfs_event,
-            "prior_bendamustine": c.bendamustine_category(row["prior_bendamustine"],
-                                                          row["bendamustine_last_dose_date"], first_apheresis),
-            "sex": row["patient__sex"] or None, "comorbidity": c.flag(row["comorbidity"]),
-            "prior_lines_3plus": c.prior_lines_3plus(row["prior_lines"]),
-            "holding_therapy": c.holding_flag(row["holding_therapy"]), "ecog": row["ecog"],
-            "transplant": row["prior_transplant"] or None,
-            "response": (row["outcome__best_response"] or None) if infused else None,
-            "crs_grade": row["outcome__crs_grade"] if infused else None,
-            "icans_grade": row["outcome__icans_grade"] if infused else None,
-            "vein_to_vein_days": _days(infusion_date, first_apheresis) if infused and first_apheresis else None,
-        }
+def _apheresis(cases):
+    """{case pk: first apheresis date} and the labs of each case's first collection (lowest number), from
+    one flat query over the apheresis table."""
+    rows = list(Apheresis.objects.filter(case__in=cases.values("pk")).order_by("case_id", "number")
+                .values_list("case_id", "date", *LAB_FIELDS))
+    first_date: dict[int, object] = {}
+    first_labs: dict[int, tuple] = {}
+    for case_pk, date, *labs in rows:
+        if case_pk not in first_labs:
+            first_labs[case_pk] = tuple(labs)
+            first_date[case_pk] = date
+        elif date < first_date[case_pk]:
+            first_date[case_pk] = date
+    return first_date, first_labs
 
 
-def _load_labs(cases) -> pd.DataFrame:
-    """One row per case with an apheresis: the labs of its first collection (lowest number)."""
-    rows = (Apheresis.objects.filter(case__in=cases.values("pk")).order_by("case_id", "number")
-            .values_list("case__public_id", *LAB_FIELDS))
-    frame = pd.DataFrame(list(rows), columns=["case_id", *LAB_FIELDS])
-    return frame.drop_duplicates("case_id", keep="first").reset_index(drop=True)
-
-
-def load_analysis_data(*, labs: bool = False, **filters) -> AnalysisData:
-    """The dataset and attempt rows of the cases ``case_filter(**filters)`` selects (and, with
-    ``labs``, their first apheresis labs: one query more)."""
+def load_analysis_data(*, labs: bool = True, **filters) -> AnalysisData:
+    """The dataset, attempt, failure-reason and (``labs``) first-apheresis lab rows of the cases
+    ``case_filter(**filters)`` selects, in five flat queries."""
     q = case_filter(**filters)
     cases = Case.objects.filter(q)
-    first_apheresis = (Apheresis.objects.filter(case=OuterRef("pk")).values("case")
-                       .annotate(first=Min("date")).values("first"))
-    case_rows = list(cases.annotate(first_apheresis=Subquery(first_apheresis)).order_by("approval_date", "id")
-                     .values_list(*_CASE_FIELDS))
+    case_rows = list(cases.order_by("approval_date", "id").values_list(*_CASE_FIELDS[:-1]))
+    public_ids = {row[0]: row[1] for row in case_rows}
+    first_date, first_labs = _apheresis(cases)
     attempt_qs = ManufacturingAttempt.objects.filter(case__in=cases.values("pk"))
-    attempt_rows = list(attempt_qs.order_by("case_id", "number").values_list("case_id", "case__public_id",
-                                                                            "number", "outcome"))
-    outcomes_by_case: dict[int, list[str]] = defaultdict(list)
-    for case_pk, _, _, outcome in attempt_rows:
-        outcomes_by_case[case_pk].append(outcome)
+    attempt_rows = list(attempt_qs.order_by("case_id", "number").values_list("case_id", "number", "outcome"))
     reason_rows = list(attempt_qs.filter(outcome__in=c.FAILED_OUTCOMES, failure_reasons__isnull=False)
                        .order_by("case_id", "number", "failure_reasons__order")
                        .values_list("case__public_id", "number", "outcome", "failure_reasons__code",
                                     "failure_reasons__label"))
-    frame = pd.DataFrame(list(_rows(case_rows, outcomes_by_case, c.current_control_case_ids(),
-                                    settings.ERA_BOUNDARY)), columns=COLUMNS)
-    for column in INT_COLUMNS:
-        frame[column] = frame[column].astype("Int64")
-    attempts = pd.DataFrame([(pid, n, o) for _, pid, n, o in attempt_rows], columns=ATTEMPT_COLUMNS)
+    with_first = [(*row, first_date.get(row[0])) for row in case_rows]
+    frame = _frame(with_first, attempt_rows, c.current_control_case_ids(), settings.ERA_BOUNDARY)
+    attempts = pd.DataFrame([(public_ids[pk], n, o) for pk, n, o in attempt_rows], columns=ATTEMPT_COLUMNS)
     reasons = pd.DataFrame(reason_rows, columns=REASON_COLUMNS)
-    return AnalysisData(cases=frame, attempts=attempts, reasons=reasons, filters=dict(filters),
-                        labs=_load_labs(cases) if labs else None)
+    lab_frame = None
+    if labs:
+        lab_frame = pd.DataFrame([(public_ids[pk], *values) for pk, values in first_labs.items()],
+                                 columns=["case_id", *LAB_FIELDS])
+    return AnalysisData(cases=frame, attempts=attempts, reasons=reasons, filters=dict(filters), labs=lab_frame)
 
 
 def load_dataset(**filters) -> pd.DataFrame:

@@ -236,7 +236,9 @@ def _labs(cases, labs):
     (the paper's Table 2) and across the four cohorts by Kruskal-Wallis (R wilcox.test, kruskal.test)."""
     if labs is None or labs.empty:
         labs = pd.DataFrame(columns=["case_id", *LAB_FIELDS])
-    data = cases[["case_id", "cohort", "mf"]].merge(labs, on="case_id", how="left")
+    # Every MF case is in one of the MF cohorts, so the four cohorts hold all the cases compared here.
+    data = cases.loc[cases["cohort"].isin(c.OS_COHORTS), ["case_id", "cohort", "mf"]].merge(labs, on="case_id",
+                                                                                            how="left")
     rows = []
     for field, label in LAB_FIELDS.items():
         values = pd.to_numeric(data[field], errors="coerce")
@@ -304,4 +306,4 @@ def build_report(data: AnalysisData, *, generated_at=None, progress=None) -> dic
 
 def report_from_db(**filters) -> dict:
     """Load the analysis data (the paper's cohort unless ``paper_cohort=False``) and build the report."""
-    return build_report(load_analysis_data(labs=True, **filters))
+    return build_report(load_analysis_data(**filters))

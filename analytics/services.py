@@ -159,7 +159,7 @@ def _load(filters: dict):
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         as_of = timezone.now()
         control_set = MatchedControlSet.objects.filter(is_current=True).first()
-        data = load_analysis_data(labs=True, **f.loader_arguments(filters))
+        data = load_analysis_data(**f.loader_arguments(filters))
     return data, control_set, as_of
 
 

@@ -134,8 +134,8 @@ def test_filters_narrow_the_cases(registry):
 
 @pytest.mark.django_db
 def test_dataset_loads_in_a_fixed_number_of_queries(registry, django_assert_max_num_queries):
-    # cases (+ first apheresis subquery), attempts, failure reasons, current control set
-    with django_assert_max_num_queries(4):
+    # cases, apheresis (first date and labs), attempts, failure reasons, current control set
+    with django_assert_max_num_queries(5):
         data = load_analysis_data()
     assert len(data.attempts) == 981 - 38 + 59
 
@@ -158,3 +158,28 @@ def test_export_analysis_to_a_missing_folder_fails_clearly(registry, tmp_path):
     with pytest.raises(CommandError, match="Cannot write") as failure:
         call_command("export_analysis", str(tmp_path / "missing" / "analysis.csv"))
     assert failure.value.returncode != 0
+
+
+# --- matched controls -------------------------------------------------------------------------
+
+def test_match_controls_takes_the_nearest_unused_control_of_the_same_group():
+    day = dt.date(2020, 6, 1)
+    mf = [(1, "axi", day), (2, "axi", day + 10 * DAY), (3, "tisa", day)]
+    candidates = [(10, "axi", day + 2 * DAY), (11, "axi", day + 9 * DAY), (12, "axi", day - 30 * DAY),
+                  (13, "tisa", day + 100 * DAY), (14, "axi", day)]
+    assert c.match_controls(mf, candidates, seed=1) == [(1, 14), (3, 13), (2, 11)]
+
+
+def test_match_controls_breaks_ties_by_the_seed_reproducibly():
+    day = dt.date(2020, 6, 1)
+    mf = [(1, "axi", day)]
+    candidates = [(10, "axi", day - DAY), (11, "axi", day + DAY)]
+    chosen = {seed: c.match_controls(mf, candidates, seed)[0][1] for seed in range(20)}
+    assert set(chosen.values()) == {10, 11}  # both equally near: the seed decides
+    assert all(c.match_controls(mf, candidates, seed)[0][1] == chosen[seed] for seed in range(20))
+
+
+def test_match_controls_leaves_an_mf_case_unpaired_when_no_control_is_left():
+    day = dt.date(2020, 6, 1)
+    assert c.match_controls([(1, "axi", day), (2, "axi", day)], [(10, "axi", day)], seed=3) == [(1, 10)]
+    assert c.match_controls([(1, "axi", day)], [], seed=3) == []

@@ -158,3 +158,33 @@ def test_recompute_reports_fails_with_a_clear_message_and_nonzero_status(registr
         call_command("recompute_reports", "--sync", "--json", str(tmp_path / "missing" / "report.json"),
                      stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert failure.value.returncode != 0
+
+
+@pytest.mark.django_db
+def test_apheresis_labs_medians_and_rank_tests_per_cohort(report):
+    labs = {row["lab"]: row for row in report["apheresis_labs"]}
+    assert {"wbc", "neutrophils", "lymphocytes", "platelets", "cd3_per_ul", "ldh", "crp"} <= set(labs)
+    wbc = labs["wbc"]
+    groups = {g["cohort"]: g for g in wbc["groups"]}
+    assert set(groups) == {"mf", "oos_infused", "delayed_infused", "mf_not_infused", "control"}
+    assert groups["mf"]["n"] <= 38 and groups["control"]["n"] <= 38 and groups["mf"]["n"] > 30
+    assert groups["mf"]["q1"] <= groups["mf"]["median"] <= groups["mf"]["q3"]
+    # R's rule picks the method: exact only for fewer than 50 values per group and no ties
+    assert wbc["wilcoxon_mf_vs_control"]["method"] in ("exact", "normal")
+    assert 0 < wbc["wilcoxon_mf_vs_control"]["p"] <= 1
+    assert wbc["kruskal_cohorts"]["df"] == 3 and 0 < wbc["kruskal_cohorts"]["p"] <= 1
+
+
+@pytest.mark.django_db
+def test_apheresis_labs_equal_the_rank_tests_on_the_dataset(registry):
+    import numpy as np
+
+    from analytics import stats
+
+    data = load_analysis_data(labs=True)
+    joined = data.cases.merge(data.labs, on="case_id", how="left")
+    mf = joined.loc[joined["mf"] == 1, "crp"].dropna().to_numpy(float)
+    control = joined.loc[joined["cohort"] == "control", "crp"].dropna().to_numpy(float)
+    built = {r["lab"]: r for r in build_report(data)["apheresis_labs"]}["crp"]
+    assert built["wilcoxon_mf_vs_control"] == stats.rank_sum(mf, control)
+    assert {g["cohort"]: g["median"] for g in built["groups"]}["mf"] == float(np.median(mf))

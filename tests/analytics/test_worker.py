@@ -57,15 +57,16 @@ def _env(**extra):
     url = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x"))
     env = {**os.environ, "DATABASE_URL": urlunsplit((url.scheme, url.netloc, "/" + db["NAME"], "", "")),
            "REDIS_URL": WORKER_REDIS, "CELERY_BROKER_URL": WORKER_REDIS, "CELERY_RESULT_BACKEND": WORKER_REDIS,
-           "CELERY_TASK_ALWAYS_EAGER": "0", "ANALYTICS_TASK_QUEUE": QUEUE, "DJANGO_SETTINGS_MODULE": "config.settings", **extra}
+           "CELERY_TASK_ALWAYS_EAGER": "0", "ANALYTICS_TASK_QUEUE": QUEUE, "DJANGO_SETTINGS_MODULE": "config.settings",
+           **extra}
     return env
 
 
 def _start_worker(tmp_path, **extra):
     log = (tmp_path / "worker.log").open("w")
     process = subprocess.Popen(
-        [CELERY, "-A", "config", "worker", "--pool=solo", "-Q", QUEUE, "-l", "info", "-n", f"analytics-test-{os.getpid()}@%h",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [CELERY, "-A", "config", "worker", "--pool=solo", "-Q", QUEUE, "-l", "info",
+         "-n", f"analytics-test-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=BASE, env=_env(**extra), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return process
 
