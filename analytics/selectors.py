@@ -24,9 +24,12 @@ def recent_reports():
 
 def report_by_id(pk) -> CohortReport | None:
     try:
-        return CohortReport.objects.select_related("requested_by", "control_set").filter(pk=int(pk)).first()
+        pk = int(pk)
     except (TypeError, ValueError):
         return None
+    if not 0 < pk < 2**63:  # beyond a bigint column: no such row (and no database error)
+        return None
+    return CohortReport.objects.select_related("requested_by", "control_set").filter(pk=pk).first()
 
 
 def current_control_set() -> MatchedControlSet | None:

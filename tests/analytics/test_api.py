@@ -77,6 +77,7 @@ def test_post_queues_a_snapshot_and_answers_202_with_its_id(api, people, registr
     status = api.get(body["url"])
     assert status.status_code == 200 and status.json()["progress"] == 0
     assert api.get(f"{REPORTS}999999/").status_code == 404
+    assert api.get(f"{REPORTS}{2**70}/").status_code == 404
 
 
 @pytest.mark.django_db
