@@ -6,6 +6,7 @@ from cases.models import (
     Apheresis,
     Case,
     Centre,
+    FailureReason,
     Infusion,
     ManufacturingAttempt,
     Outcome,
@@ -73,26 +74,51 @@ class CaseSerializer(serializers.ModelSerializer):
             self.fields["patient"].queryset = scope_to_user(self.context["request"].user, Patient.objects.all())
 
 
+def _scoped(request, queryset, centre_field):
+    from cases.permissions import scope_to_user
+
+    return scope_to_user(request.user, queryset, centre_field) if request is not None else queryset.none()
+
+
 class _CaseRowSerializer(serializers.ModelSerializer):
-    case = serializers.CharField(source="case.public_id", read_only=True)
+    """A record of one case, named by the case's public id; only cases the user may read can be named."""
+
+    case = serializers.SlugRelatedField(slug_field="public_id", queryset=Case.objects.none())
     centre = serializers.CharField(source="case.centre.code", read_only=True)
+    # Other related rows that must be the user's to name: field → (model, path to the centre).
+    scoped_fields: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        self.fields["case"].queryset = _scoped(request, Case.objects.all(), "centre")
+        for name, (model, centre_field) in self.scoped_fields.items():
+            self.fields[name].queryset = _scoped(request, model.objects.all(), centre_field)
 
 
 class ApheresisSerializer(_CaseRowSerializer):
     class Meta:
         model = Apheresis
+        validators = []  # uniqueness (one per case, consecutive numbers) is the service's to check
         fields = ["id", "case", "centre", "number", "date", "wbc", "neutrophils", "lymphocytes", "cd3_per_ul",
                   "haemoglobin", "platelets", "ldh", "crp", "volume_processed_l"]
+        read_only_fields = ["id", "number"]
 
 
 class AttemptSerializer(_CaseRowSerializer):
-    apheresis = serializers.IntegerField(source="apheresis.number", read_only=True)
-    failure_reasons = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    apheresis = serializers.PrimaryKeyRelatedField(queryset=Apheresis.objects.none(),
+                                                   help_text="id of the case's apheresis the product is made from")
+    apheresis_number = serializers.IntegerField(source="apheresis.number", read_only=True)
+    failure_reasons = serializers.SlugRelatedField(slug_field="code", many=True, required=False,
+                                                   queryset=FailureReason.objects.all())
+    scoped_fields = {"apheresis": (Apheresis, "case__centre")}
 
     class Meta:
         model = ManufacturingAttempt
-        fields = ["id", "case", "centre", "number", "apheresis", "shipped_on", "result_on", "outcome",
-                  "failure_reasons", "lot_number", "viable_car_t_dose", "notes"]
+        validators = []  # uniqueness (one per case, consecutive numbers) is the service's to check
+        fields = ["id", "case", "centre", "number", "apheresis", "apheresis_number", "shipped_on", "result_on",
+                  "outcome", "failure_reasons", "lot_number", "viable_car_t_dose", "notes"]
+        read_only_fields = ["id", "number"]
 
 
 class ReleaseResultSerializer(serializers.ModelSerializer):
@@ -109,15 +135,20 @@ class ReleaseResultSerializer(serializers.ModelSerializer):
 
 
 class InfusionSerializer(_CaseRowSerializer):
+    attempt = serializers.PrimaryKeyRelatedField(queryset=ManufacturingAttempt.objects.none(),
+                                                 help_text="id of the manufacturing attempt whose product was given")
     attempt_number = serializers.IntegerField(source="attempt.number", read_only=True)
+    scoped_fields = {"attempt": (ManufacturingAttempt, "case__centre")}
 
     class Meta:
         model = Infusion
+        validators = []  # uniqueness (one per case, consecutive numbers) is the service's to check
         fields = ["id", "case", "centre", "attempt", "attempt_number", "date", "dose", "bridging_therapy"]
 
 
 class OutcomeSerializer(_CaseRowSerializer):
     class Meta:
         model = Outcome
+        validators = []  # uniqueness (one per case, consecutive numbers) is the service's to check
         fields = ["id", "case", "centre", "best_response", "crs_grade", "icans_grade", "icu_admission",
                   "progression_date", "death_date", "death_cause", "last_contact_date"]

@@ -104,14 +104,48 @@ class CaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, _ScopedReadV
         serializer.instance = cases_visible_to(user=self.request.user).get(pk=case.pk)
 
 
-class ApheresisViewSet(_ScopedReadViewSet):
+class _CaseRecordViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, _ScopedReadViewSet):
+    """A record of a case, written through its ``cases.services`` pair as the case page does.
+
+    The case is fixed once recorded; whether the user may write it is the service's check.
+    """
+
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    centre_field = "case__centre"
+    record_service = update_service = None
+    instance_arg = ""
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = self.record_service(actor=self.request.user, **data)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        case = data.pop("case", None)
+        if case is not None and case.pk != serializer.instance.case_id:
+            raise ValidationError({"case": ["A record cannot move to another case."]})
+        serializer.instance = self.update_service(actor=self.request.user, **{self.instance_arg: serializer.instance},
+                                                  **data)
+
+
+class ApheresisViewSet(_CaseRecordViewSet):
+    """Apheresis collections of the cases the user may read; recorded and corrected like on the case page."""
+
+    record_service = staticmethod(services.apheresis_record)
+    update_service = staticmethod(services.apheresis_update)
+    instance_arg = "apheresis"
     base_queryset = Apheresis.objects.select_related("case__centre").order_by("case_id", "number")
     centre_field = "case__centre"
     serializer_class = s.ApheresisSerializer
     filterset_class = api_filters.ApheresisFilter
 
 
-class AttemptViewSet(_ScopedReadViewSet):
+class AttemptViewSet(_CaseRecordViewSet):
+    """Manufacturing attempts (numbered 1, 2, 3… by the service)."""
+
+    record_service = staticmethod(services.attempt_record)
+    update_service = staticmethod(services.attempt_update)
+    instance_arg = "attempt"
     base_queryset = (ManufacturingAttempt.objects.select_related("case__centre", "apheresis")
                      .prefetch_related("failure_reasons").order_by("case_id", "number"))
     centre_field = "case__centre"
@@ -127,14 +161,24 @@ class ReleaseResultViewSet(_ScopedReadViewSet):
     filterset_class = api_filters.ReleaseResultFilter
 
 
-class InfusionViewSet(_ScopedReadViewSet):
+class InfusionViewSet(_CaseRecordViewSet):
+    """The one infusion of a case."""
+
+    record_service = staticmethod(services.infusion_record)
+    update_service = staticmethod(services.infusion_update)
+    instance_arg = "infusion"
     base_queryset = Infusion.objects.select_related("case__centre", "attempt").order_by("-date", "-id")
     centre_field = "case__centre"
     serializer_class = s.InfusionSerializer
     filterset_class = api_filters.InfusionFilter
 
 
-class OutcomeViewSet(_ScopedReadViewSet):
+class OutcomeViewSet(_CaseRecordViewSet):
+    """Response, toxicity and follow-up of a case."""
+
+    record_service = staticmethod(services.outcome_record)
+    update_service = staticmethod(services.outcome_update)
+    instance_arg = "outcome"
     base_queryset = Outcome.objects.select_related("case__centre").order_by("case_id")
     centre_field = "case__centre"
     serializer_class = s.OutcomeSerializer

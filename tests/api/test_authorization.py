@@ -141,7 +141,7 @@ def test_writes_not_offered_are_405(api_as, personas, world, role):
     client = api_as(personas[role])
     case = world["ctra"]["case"]
     assert client.delete(f"/api/v1/patients/{case.patient_id}/").status_code in (404, 405)
-    assert client.post("/api/v1/outcomes/", {}, format="json").status_code == 405
+    assert client.post("/api/v1/release-results/", {}, format="json").status_code == 405
     assert client.post("/api/v1/decisions/", {}, format="json").status_code == 405
 
 
@@ -153,3 +153,58 @@ def test_vote_matrix(api_as, personas, world, panel):
     for role, status in expected.items():
         assert api_as(personas[role]).post(url, {"choice": "approve"}, format="json").status_code == status, role
     assert api_as(panel[PHARMACIST][0].user).post(url, {"choice": "approve"}, format="json").status_code == 201
+
+
+def _record_bodies(case, attempt_id, apheresis_id):
+    return {
+        "apheresis": {"case": case.public_id, "date": "2022-04-01", "wbc": 4.2},
+        "attempts": {"case": case.public_id, "apheresis": apheresis_id, "shipped_on": "2022-04-02"},
+        "outcomes": {"case": case.public_id, "last_contact_date": "2024-06-01", "best_response": "PR"},
+    }
+
+
+@pytest.mark.parametrize("role,target,status", [
+    ("centre_a", "ctra", 201), ("centre_a", "ctrb", 400), ("admin", "ctrb", 201),
+    ("physician", "ctra", 403), ("ops", "ctra", 403), ("analyst", "ctrb", 403),
+])
+def test_case_record_writes_matrix(api_as, personas, world, role, target, status):
+    from cases.models import Apheresis, ManufacturingAttempt
+
+    case = world[target]["case"]
+    Outcome.objects.filter(case=case).delete()
+    apheresis = Apheresis.objects.filter(case=case).first()
+    client = api_as(personas[role])
+    before = (Apheresis.objects.count(), ManufacturingAttempt.objects.count(), Outcome.objects.count())
+    for endpoint, body in _record_bodies(case, None, apheresis.pk).items():
+        response = client.post(f"/api/v1/{endpoint}/", body, format="json")
+        assert response.status_code == status, (endpoint, response.json())
+        if status == 400:
+            # Another centre's case (and its apheresis) cannot be named: it "does not exist".
+            assert "case" in response.json()["errors"]
+    after = (Apheresis.objects.count(), ManufacturingAttempt.objects.count(), Outcome.objects.count())
+    assert after == (tuple(n + 1 for n in before) if status == 201 else before)
+    if status == 201:
+        numbers = list(ManufacturingAttempt.objects.filter(case=case).values_list("number", flat=True))
+        assert numbers == [1, 2]
+
+
+def test_record_updates_go_through_the_services(api_as, personas, world):
+    from audit.models import AuditEvent
+
+    case = world["ctra"]["case"]
+    outcome = Outcome.objects.get(case=case)
+    client = api_as(personas["centre_a"])
+    response = client.patch(f"/api/v1/outcomes/{outcome.pk}/", {"best_response": "PD"}, format="json")
+    assert response.status_code == 200 and response.json()["best_response"] == "PD"
+    assert AuditEvent.objects.filter(code="cases.outcome.updated", object_id=str(outcome.pk)).exists()
+    infusion = Infusion.objects.get(case=case)
+    before_death = client.patch(f"/api/v1/outcomes/{outcome.pk}/", {"death_date": "2000-01-01"}, format="json")
+    assert before_death.status_code == 400 and before_death.json()["errors"]
+    moved = client.patch(f"/api/v1/infusions/{infusion.pk}/", {"case": world["ctrb"]["case"].public_id},
+                         format="json")
+    assert moved.status_code == 400
+    again = client.post("/api/v1/infusions/", {"case": case.public_id, "attempt": infusion.attempt_id,
+                                               "date": "2022-06-01"}, format="json")
+    assert again.status_code == 400 and "already has an infusion" in again.json()["detail"]
+    assert api_as(personas["centre_b"]).patch(f"/api/v1/outcomes/{outcome.pk}/", {"best_response": "CR"},
+                                              format="json").status_code == 404

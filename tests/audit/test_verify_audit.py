@@ -56,3 +56,42 @@ def test_create_api_token_prints_a_working_token(personas, client, capsys):
     assert AuditEvent.objects.filter(code="accounts.api_token.created").exists()
     with pytest.raises(CommandError, match="No active user"):
         call_command("create_api_token", "nobody")
+
+
+@pytest.mark.django_db
+def test_a_rehashed_forgery_is_named_at_the_next_entry(chain):
+    # Someone who alters an entry and recomputes its own hash still breaks the next link.
+    victim = chain[1]
+    victim.actor_username = "someone-else"
+    forged = victim.compute_hash()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET actor_username = %s, entry_hash = %s WHERE id = %s",
+                       ["someone-else", forged, victim.pk])
+    with pytest.raises(CommandError, match=f"entry {chain[2].pk} does not chain"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_a_moved_timestamp_is_named(chain):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET created_at = %s WHERE id = %s",
+                       [chain[3].created_at.replace(year=2020), chain[3].pk])
+    with pytest.raises(CommandError, match=f"entry {chain[3].pk} .*altered"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_deleting_the_first_entry_is_named(chain):
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [chain[0].pk])
+    with pytest.raises(CommandError, match=f"entry {chain[1].pk} does not chain"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_events_written_by_the_workflow_verify(personas, client):
+    client.force_login(personas["admin"])
+    client.post("/audit/exports/", {"format": "csv"})
+    client.post("/accounts/login/", {"username": "admin", "password": "wrong"})
+    assert AuditEvent.objects.filter(code__startswith="audit.export").count() >= 2
+    call_command("verify_audit")
