@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install migrate demo worker clean backup restore
+.PHONY: run test bench lint install migrate demo worker clean backup restore bench-load
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install
 
 bench: install
 	BENCH=1 $(PY) -m pytest tests/benchmarks -p no:xdist -s $(PYTEST_ARGS)
+
+# Only the load benchmark: gunicorn + PostgreSQL (DATABASE_URL, database <name>_load), 20 members, 60 s.
+bench-load: install
+	BENCH=1 $(PY) -m pytest tests/benchmarks/test_load.py -p no:xdist -s $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
