@@ -21,6 +21,13 @@ def notification_list(request):
 
 
 @login_required
+@require_GET
+def unread_badge(request):
+    """The header's link text with the unread count (htmx fragment)."""
+    return render(request, "notifications/unread_badge.html")
+
+
+@login_required
 @require_POST
 def notification_read(request, pk):
     """Mark one of the user's notifications read; then follow its link when asked to ("open")."""

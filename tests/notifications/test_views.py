@@ -30,14 +30,32 @@ def test_list_shows_my_notifications_unread_first(client, personas):
 
     assert "not mine" not in page
     assert page.index("new unread") < page.index("old unread") < page.index("read one")
-    # The header counts the unread ones.
-    assert 'aria-label="2 unread"' in page
+    # The header loads its badge, which counts the unread ones.
+    assert f'hx-get="{reverse("notifications:unread_badge")}"' in page
+    badge = client.get(reverse("notifications:unread_badge"), headers={"HX-Request": "true"}).content.decode()
+    assert 'aria-label="2 unread"' in badge and "<html" not in badge
+
+
+def test_badge_without_unread_shows_no_count(client, personas):
+    _notification(personas["ops"], "seen", read=True)
+    client.force_login(personas["ops"])
+    assert client.get(reverse("notifications:unread_badge")).content.decode().strip() == "Notifications"
+
+
+def test_pages_spend_no_query_on_the_unread_count(client, personas):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(personas["ops"])
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("home"))
+    assert not any("notifications_notification" in query["sql"] for query in queries.captured_queries)
 
 
 def test_empty_state(client, personas):
     client.force_login(personas["ops"])
     page = client.get(URL).content.decode()
-    assert "You have no notifications." in page and "unread" not in page
+    assert "You have no notifications." in page and "Mark all as read" not in page
 
 
 def test_mark_one_read_and_open_its_link(client, personas):
