@@ -153,8 +153,10 @@ def _finish_failed(snapshot: CohortReport, message: str) -> None:
 
 def _load(filters: dict):
     """The analysis data and the control set it used, read in one consistent snapshot where possible."""
+    # Only a transaction of its own can change isolation (inside an outer one, e.g. a test, it reads as is).
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and own_transaction:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         as_of = timezone.now()
