@@ -92,6 +92,11 @@ def seed(applications: int, members: int, out: Path):
             session.set_expiry(3600)
             session.create()
             creds.append({"username": user.username, "token": token.key, "session": session.session_key})
+    # Planner statistics, as a live database has them (autovacuum would run this later).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     ids = list(OOSApplication.objects.order_by("pk").values_list("pk", flat=True))
     out.write_text(json.dumps({"members": creds, "applications": ids}), encoding="utf-8")
     print(f"Seeded {len(ids)} applications under review and {members} panel members "
