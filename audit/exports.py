@@ -165,7 +165,16 @@ def export_request(*, user, filters: timeline.TimelineFilters, fmt: str) -> tupl
     audit_log(code="audit.export.requested", actor=user, obj=export,
               context={"rows": rows, "format": fmt, "filters": export.filters, "background": queued})
     if queued:
-        from audit.tasks import build_audit_export
-
-        transaction.on_commit(lambda: build_audit_export.delay(export.pk))
+        transaction.on_commit(lambda: _enqueue(export.pk))
     return export, queued
+
+
+def _enqueue(export_id: int) -> None:
+    from audit.tasks import build_audit_export
+
+    try:
+        build_audit_export.delay(export_id)
+    except Exception as error:  # broker unreachable: say so on the export instead of failing the page
+        AuditExport.objects.filter(pk=export_id, status=ExportStatus.PENDING).update(
+            status=ExportStatus.FAILED, finished_at=timezone.now(),
+            error=f"The background worker could not be reached ({type(error).__name__}); try again later.")

@@ -180,3 +180,22 @@ def test_performance_figures():
     assert percentile([], 0.5) is None
     assert percentile([1, 2, 3, 4], 0.5) == 2.5
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == pytest.approx(9.1)
+
+
+def test_an_unreachable_worker_is_reported_on_the_export(admin_client, personas, settings, monkeypatch,
+                                                         django_capture_on_commit_callbacks):
+    from audit import tasks
+
+    settings.AUDIT_EXPORT_ASYNC_ROWS = 1
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.build_audit_export, "delay", refuse)
+    audit_log(code="accounts.logout", actor=personas["ops"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/audit/exports/", {"format": "csv"})
+    export = AuditExport.objects.get()
+    assert response.status_code == 302 and export.status == ExportStatus.FAILED
+    page = admin_client.get(f"/audit/exports/{export.pk}/")
+    assert b"could not be reached" in page.content and b'id="export-progress" hx-get' not in page.content
