@@ -60,16 +60,21 @@ def new_page(browser, live_server):
 
 
 def _complete_two_factor(page, username):
-    """Enter the current TOTP code when the two-factor step is switched on (tests/security)."""
+    """Enter the current TOTP code when the two-factor step is switched on (tests/security):
+    from the key shown on the set-up page, or from the user's device when already set up."""
+    from base64 import b32decode
     from binascii import unhexlify
 
     from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    if page.locator("#totp-secret").count():
-        device = TOTPDevice.objects.get(user__username=username, confirmed=False)
+    if "/setup/" in page.url:
+        key = b32decode(page.locator("#totp-secret").inner_text().replace(" ", ""))
+        button = "Confirm"
     else:
-        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
-    page.get_by_label("Code").fill(f"{totp(unhexlify(device.key), digits=device.digits):06d}")
-    page.get_by_role("button", name="Confirm" if "/setup/" in page.url else "Verify").click()
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        key = unhexlify(TOTPDevice.objects.get(user__username=username, confirmed=True).key)
+        button = "Verify"
+    page.get_by_label("Code", exact=True).fill(f"{totp(key):06d}")
+    page.get_by_role("button", name=button, exact=True).click()
     page.wait_for_url(lambda url: "/accounts/two-factor/setup/" not in url and "/verify/" not in url)
