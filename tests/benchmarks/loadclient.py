@@ -105,7 +105,7 @@ def seed(applications: int, members: int, out: Path):
 
 # --- run -----------------------------------------------------------------------------------------
 
-async def _member(client, member, applications, deadline, samples, rng):
+async def _member(client, member, applications, deadline, samples, rng, think):
     import httpx
 
     cookies = {"Cookie": f"sessionid={member['session']}", "X-Forwarded-Proto": "https"}
@@ -132,9 +132,13 @@ async def _member(client, member, applications, deadline, samples, rng):
                 status, ok = type(exc).__name__, False
             samples.append((endpoint, (time.perf_counter() - started) * 1000, status, ok,
                             member["username"], application_id))
+            # A member reads the page before the next click; 0 makes every member a closed loop
+            # that measures the server's saturation instead of people using it.
+            if think:
+                await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
 
 
-async def _run(url, creds, seconds, seed_value):
+async def _run(url, creds, seconds, seed_value, think):
     import httpx
 
     rng = random.Random(seed_value)
@@ -143,7 +147,7 @@ async def _run(url, creds, seconds, seed_value):
     limits = httpx.Limits(max_connections=len(creds["members"]) * 2)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         await asyncio.gather(*(
-            _member(client, member, creds["applications"], deadline, samples, random.Random(rng.random()))
+            _member(client, member, creds["applications"], deadline, samples, random.Random(rng.random()), think)
             for member in creds["members"]))
     return samples
 
@@ -173,10 +177,10 @@ def summarise(samples, seconds):
     return report
 
 
-def run(url, creds_path: Path, seconds: float, out: Path, seed_value: int):
+def run(url, creds_path: Path, seconds: float, out: Path, seed_value: int, think: float = 0.0):
     creds = json.loads(creds_path.read_text(encoding="utf-8"))
     started = time.monotonic()
-    samples = asyncio.run(_run(url, creds, seconds, seed_value))
+    samples = asyncio.run(_run(url, creds, seconds, seed_value, think))
     elapsed = time.monotonic() - started
     created = [(s[4], s[5]) for s in samples if s[0] == "vote POST" and s[2] == 201]
     out.write_text(json.dumps({"seconds": elapsed, "summary": summarise(samples, elapsed), "created": created}),
@@ -239,6 +243,7 @@ def main(argv=None):
     p.add_argument("--creds", type=Path, required=True)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--think", type=float, default=0.0, help="mean seconds a member pauses between requests")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("check")
     p.add_argument("--results", type=Path, required=True)
@@ -246,7 +251,7 @@ def main(argv=None):
     if options.command == "seed":
         seed(options.applications, options.members, options.out)
     elif options.command == "run":
-        run(options.url, options.creds, options.seconds, options.out, options.seed)
+        run(options.url, options.creds, options.seconds, options.out, options.seed, options.think)
     else:
         check(options.results)
 
