@@ -4,10 +4,14 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from tests.browser.conftest import browser, new_page  # noqa: F401 - the browser fixtures
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True),
               pytest.mark.usefixtures("two_factor_on")]
+
+
+@pytest.fixture
+def two_factor_on(settings):
+    """The production behaviour (the suite switches the second factor off for other tests)."""
+    settings.TWO_FACTOR_REQUIRED = True
 
 
 def _csp_violations(page):
@@ -17,7 +21,7 @@ def _csp_violations(page):
     return violations
 
 
-def test_a_physician_sets_up_the_authenticator_then_uses_the_site(new_page, personas):  # noqa: F811
+def test_a_physician_sets_up_the_authenticator_then_uses_the_site(new_page, personas):
     page = new_page("physician")
     # The set-up step was completed with the code for the key shown on the page; codes follow.
     assert "/accounts/two-factor/recovery-codes/" in page.url
@@ -32,7 +36,7 @@ def test_a_physician_sets_up_the_authenticator_then_uses_the_site(new_page, pers
     assert violations == []
 
 
-def test_an_enrolled_ops_manager_logs_in_with_a_code(new_page, personas):  # noqa: F811
+def test_an_enrolled_ops_manager_logs_in_with_a_code(new_page, personas):
     TOTPDevice.objects.create(user=personas["ops"], name="phone", confirmed=True)
     page = new_page("ops")
     assert "/accounts/two-factor/" not in page.url
