@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from accounts.roles import Role
+from accounts.two_factor import two_factor_required
 
 # (label, url name, roles that see it). URL names that do not exist yet are skipped, so each
 # app adds its pages here without the layout breaking while it is being built.
@@ -20,6 +22,9 @@ def navigation(request):
     user = getattr(request, "user", None)
     if not user or not user.is_authenticated:
         return {"nav_items": []}
+    if settings.TWO_FACTOR_REQUIRED and two_factor_required(user) and not user.is_verified():
+        # Half signed in (password given, code not yet): no menu, nothing polled in the header.
+        return {"nav_items": [], "two_factor_pending": True}
     items = []
     for label, url_name, roles in NAVIGATION:
         if user.role not in roles:

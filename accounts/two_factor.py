@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.dispatch import receiver
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp import login as otp_login
@@ -208,7 +208,9 @@ class TwoFactorRequiredMiddleware:
         if request.method == "GET":
             target += "?" + urlencode({"next": request.get_full_path()})
         if request.headers.get("HX-Request"):
-            response = HttpResponseRedirect(target)
+            # Not a 302: the browser would follow it inside the htmx request and swap the whole
+            # two-factor page into the fragment. An empty answer with HX-Redirect moves the page.
+            response = HttpResponse(status=200)
             response["HX-Redirect"] = target
             return response
         return HttpResponseRedirect(target)

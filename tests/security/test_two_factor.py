@@ -62,6 +62,20 @@ def test_htmx_requests_are_redirected_by_htmx(client, personas):
     _login(client, personas["physician"])
     response = client.get("/cases/", HTTP_HX_REQUEST="true")
     assert response["HX-Redirect"].startswith("/accounts/two-factor/")
+    # Not a 302: the browser would follow it inside the fragment request and swap the whole
+    # two-factor page into the fragment (the header badge then nested copies of the page).
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_the_half_signed_in_page_has_no_menu_and_polls_nothing(client, personas):
+    _login(client, personas["physician"])
+    page = client.get("/", follow=True)
+    assert page.redirect_chain[-1][0].startswith(SETUP)
+    html = page.content.decode()
+    assert "hx-get" not in html
+    assert "/notifications/" not in html
+    assert 'href="/cases/"' not in html
 
 
 def test_enrolment_shows_qr_and_secret_then_confirms_and_shows_ten_codes_once(client, personas):
