@@ -20,6 +20,7 @@ migrate: install
 # SQLite + eager Celery: no PostgreSQL or Redis needed. Loads the demo registry on first run.
 run: migrate
 	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py recompute_reports --sync
 	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C to stop)"
 	$(PY) manage.py runserver 127.0.0.1:8000
 
