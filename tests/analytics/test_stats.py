@@ -69,7 +69,7 @@ def test_km_summary_matches_r(name, data):
 
 
 def test_km_reference_covers_the_awkward_cases():
-    # Guard the datasets themselves: the cases the brief asks for are present in R's answers.
+    # Guard the datasets themselves: the cases the issue asks for are present in R's answers.
     km = EXPECTED["km"]
     assert km["plateau"]["median"] == 150  # midpoint of the plateau at exactly 0.5 on [100, 200)
     assert km["zero"]["at"][1]["surv"] == 0 and km["zero"]["at"][1]["lower"] is None
