@@ -23,6 +23,7 @@ from accounts.roles import Role
 from analytics import services
 from analytics.models import CohortReport, ReportStatus
 from tests.factories import UserFactory
+from tests.faults.procs import need
 
 BASE = Path(settings.BASE_DIR)
 WORKER_REDIS = os.environ.get("ANALYTICS_WORKER_REDIS_URL", "redis://127.0.0.1:6379/4")
@@ -32,9 +33,7 @@ QUEUE = f"analytics-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def _unavailable(reason):
-    if os.environ.get("REQUIRE_CELERY"):
-        pytest.fail(f"REQUIRE_CELERY is set but {reason}")
-    pytest.skip(f"{reason} (set REQUIRE_CELERY=1 to make this a failure)")
+    need(False, reason, require="REQUIRE_CELERY")
 
 
 @pytest.fixture

@@ -20,12 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def need(condition: bool, why: str):
+def need(condition: bool, why: str, require: str = "REQUIRE_FAULTS"):
+    """Skip when a service is missing here; fail instead where ``require`` is set in the environment (CI)."""
     if condition:
         return
-    if os.environ.get("REQUIRE_FAULTS"):
+    if os.environ.get(require):
         pytest.fail(why)
-    pytest.skip(f"{why} (CI requires it: REQUIRE_FAULTS=1)")
+    pytest.skip(f"{why} (CI requires it: {require}=1)")
 
 
 def free_port() -> int:
@@ -63,8 +64,9 @@ def _stop(process: subprocess.Popen | None, sig=signal.SIGTERM, timeout: float =
 class RedisServer:
     """`redis-server --port P --save ''` of our own, which can be killed and started again."""
 
-    def __init__(self, port: int | None = None):
-        need(shutil.which("redis-server") is not None, "redis-server is not installed (apt-get install redis-server)")
+    def __init__(self, port: int | None = None, require: str = "REQUIRE_FAULTS"):
+        need(shutil.which("redis-server") is not None, "redis-server is not installed (apt-get install redis-server)",
+             require)
         self.port = port or free_port()
         self.process = None
 

@@ -7,10 +7,7 @@ REQUIRE_REDIS_SERVER=1 (CI), where it fails instead.
 """
 
 import logging
-import os
-import shutil
 import socket
-import subprocess
 import time
 from collections import Counter
 
@@ -19,15 +16,8 @@ from django.core import mail
 
 from notifications.models import Channel, Notification, OutboxMessage, OutboxStatus
 from panel.communication import decision_communicate
+from tests.faults.procs import RedisServer, wait_until
 from tests.panel.ops_fixtures import PHARMACIST, PHYSICIAN, full_panel, submitted, vote
-
-REDIS_SERVER = shutil.which("redis-server")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _ping(port: int) -> bool:
@@ -39,37 +29,11 @@ def _ping(port: int) -> bool:
         return False
 
 
-class RedisServer:
-    def __init__(self, port: int):
-        self.port, self.process = port, None
-
-    def start(self):
-        self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not _ping(self.port):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        assert not _ping(self.port)
-
-
 @pytest.fixture
 def redis_server():
-    if REDIS_SERVER is None:
-        if os.environ.get("REQUIRE_REDIS_SERVER") == "1":
-            pytest.fail("redis-server is not installed (apt-get install -y redis-server); CI requires it")
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(_free_port())
-    server.start()
+    server = RedisServer(require="REQUIRE_REDIS_SERVER").start()
     yield server
-    server.stop()
+    server.kill()
 
 
 @pytest.fixture
@@ -94,15 +58,6 @@ def celery_on(redis_server):
     reset_pools()
 
 
-def _wait_until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_work_succeeds_with_redis_down_and_every_message_is_delivered_once_when_back(
         reference_data, redis_server, celery_on, centre_a, personas, settings, tmp_path, caplog):
@@ -114,7 +69,8 @@ def test_work_succeeds_with_redis_down_and_every_message_is_delivered_once_when_
     panel = full_panel()
     personas["centre_a"].email = "centre.a@example.org"
     personas["centre_a"].save(update_fields=["email"])
-    redis_server.stop()
+    redis_server.kill()
+    assert not _ping(redis_server.port)
 
     with caplog.at_level(logging.WARNING, logger="notifications.services"):
         application = submitted(centre_a, personas["centre_a"])
@@ -134,7 +90,8 @@ def test_work_succeeds_with_redis_down_and_every_message_is_delivered_once_when_
     redis_server.start()
     with start_worker(celery_on, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         flush_outbox.delay()
-        assert _wait_until(lambda: not OutboxMessage.objects.filter(status=OutboxStatus.PENDING).exists())
+        wait_until(lambda: not OutboxMessage.objects.filter(status=OutboxStatus.PENDING).exists(),
+                   what="every pending message delivered")
         # A second sweep, and a late delivery request for the same messages, deliver nothing again.
         flush_outbox.delay()
         ids = list(OutboxMessage.objects.values_list("id", flat=True))
