@@ -1,8 +1,9 @@
 """A full report recompute over 100,000 cases in PostgreSQL, load included, against R survival on the same data.
 
-Goal: at most 10 s on the 2-core reference machine for the whole recompute, and statistics no slower than R
-computing the same statistics on the exported analysis dataset in the same run. Prints ours, R's and the
-ratios (whole run against R's start-up + CSV read + statistics, and statistics alone).
+Goal: at most 10 s on the 2-core reference machine for the whole recompute, and no slower than R computing the
+same statistics on the exported analysis dataset in the same run: our whole recompute (load from PostgreSQL,
+statistics, figures, save) against R's whole run (start-up, CSV read, statistics), and our statistics against
+R's alone. Prints ours, R's and both ratios.
 """
 
 import json
@@ -70,6 +71,7 @@ def test_recompute_100k_cases_within_budget_and_against_r(tmp_path):
           f"statistics alone {r_stats:.2f} s)")
     print(f"ratio ours / R: {ours / r_wall:.2f}; statistics alone: {stats_seconds / r_stats:.2f}")
     assert ours <= BUDGET_SECONDS
+    assert ours <= r_wall
     # The same statistics on the same cases: our report sections (which also hold the apheresis labs R skips)
-    # against R's. The whole-run ratio, our database load against R's start-up and CSV read, is printed above.
+    # against R's.
     assert stats_seconds <= r_stats
