@@ -277,6 +277,9 @@ def build_report(data: AnalysisData, *, generated_at=None, progress=None) -> dic
             progress(percent, f"Computed {name}")
 
     cases = data.cases
+    # Everything past the rates compares the MF cohorts and the controls: select them once, not per table
+    # from every case (every MF case is in one of the MF cohorts).
+    compared = cases[cases["cohort"].isin(c.OS_COHORTS)]
     counts = cases["cohort"].value_counts()
     cohort_counts = {name: int(counts.get(name, 0)) for name in (*c.MF_COHORTS, c.CONTROL)}
     cohort_counts["control_infused"] = int(((cases["cohort"] == c.CONTROL) & (cases["infused"] == 1)).sum())
@@ -287,19 +290,19 @@ def build_report(data: AnalysisData, *, generated_at=None, progress=None) -> dic
         "methods": METHODS,
         "mf_rates": _mf_rates(cases),
         "mf_rate_tests": _mf_rate_tests(cases),
-        "flow": _flow(cases, data.attempts),
+        "flow": _flow(compared, data.attempts),
         "cohorts": cohort_counts,
-        "reasons": _reasons(cases, data.reasons),
+        "reasons": _reasons(compared, data.reasons),
     }
     step(0)
-    report.update(_survival_sections(cases))
+    report.update(_survival_sections(compared))
     step(1)
-    report["table1"] = _table1(cases)
-    report["trend"] = _trend(cases)
+    report["table1"] = _table1(compared)
+    report["trend"] = _trend(compared)
     step(2)
-    report["fisher"] = _fisher(cases)
+    report["fisher"] = _fisher(compared)
     step(3)
-    report["apheresis_labs"] = _labs(cases, data.labs)
+    report["apheresis_labs"] = _labs(compared, data.labs)
     step(4)
     return _clean(report)
 

@@ -9,6 +9,7 @@ R's alone. Prints ours, R's and both ratios.
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from cases import models as m
 
 SIZE = 100_000
 BUDGET_SECONDS = 10
+ROUNDS = 3
 R_SCRIPT = Path(__file__).with_name("report_statistics.R")
 
 
@@ -40,38 +42,46 @@ def test_recompute_100k_cases_within_budget_and_against_r(tmp_path):
     with connection.cursor() as cursor:
         # A registry in service has planner statistics (autovacuum); a bulk load just now has none yet.
         cursor.execute("ANALYZE")
-    snapshot, _ = services.request_recompute(actor=None, filters={}, queue=False)
-    started = time.perf_counter()
-    snapshot = services.run_recompute(snapshot.pk)
-    ours = time.perf_counter() - started
-    assert snapshot.status == ReportStatus.COMPLETE, snapshot.error
-    assert snapshot.n_cases == SIZE
-
-    started = time.perf_counter()
-    data = load_analysis_data()
-    load_seconds = time.perf_counter() - started
-    build_report(data)
-    stats_seconds = time.perf_counter() - started - load_seconds
-
     csv_path = tmp_path / "analysis.csv"
     write_csv(load_dataset(), csv_path)
-    started = time.perf_counter()
-    done = subprocess.run([rscript, str(R_SCRIPT), str(csv_path), str(tmp_path / "r.json")], capture_output=True,
-                          text=True, check=False, timeout=900)
-    r_wall = time.perf_counter() - started
-    assert done.returncode == 0, done.stderr
-    r_stats = float(re.search(r"R_SECONDS ([0-9.]+)", done.stdout).group(1))
+    runs = {"ours": [], "load": [], "statistics": [], "r": [], "r_statistics": []}
+    # Interleaved rounds, medians compared: a shared machine's noise hits both sides alike.
+    for _ in range(ROUNDS):
+        snapshot, _ = services.request_recompute(actor=None, filters={}, queue=False)
+        started = time.perf_counter()
+        snapshot = services.run_recompute(snapshot.pk)
+        runs["ours"].append(time.perf_counter() - started)
+        assert snapshot.status == ReportStatus.COMPLETE, snapshot.error
+        assert snapshot.n_cases == SIZE
+
+        started = time.perf_counter()
+        data = load_analysis_data()
+        runs["load"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        build_report(data)
+        runs["statistics"].append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        done = subprocess.run([rscript, str(R_SCRIPT), str(csv_path), str(tmp_path / "r.json")], capture_output=True,
+                              text=True, check=False, timeout=900)
+        runs["r"].append(time.perf_counter() - started)
+        assert done.returncode == 0, done.stderr
+        runs["r_statistics"].append(float(re.search(r"R_SECONDS ([0-9.]+)", done.stdout).group(1)))
     r_json = json.loads((tmp_path / "r.json").read_text())
     # Same data, same numbers: a spot check that R computed what the report did.
     ours_lr = {r["endpoint"]: r["chisq"] for r in snapshot.report["logrank"]}
     assert abs(r_json["logrank"]["os"] - ours_lr["os"]) <= 1e-6 * max(1, ours_lr["os"])
-    print(f"\nrecompute of {SIZE} cases (load from PostgreSQL + statistics + figures + save): {ours:.2f} s "
-          f"(load {load_seconds:.2f} s, statistics {stats_seconds:.2f} s)")
-    print(f"R survival/stats on the exported dataset: {r_wall:.2f} s (start-up and CSV read included; "
-          f"statistics alone {r_stats:.2f} s)")
-    print(f"ratio ours / R: {ours / r_wall:.2f}; statistics alone: {stats_seconds / r_stats:.2f}")
-    assert ours <= BUDGET_SECONDS
-    assert ours <= r_wall
+    median = {name: statistics.median(values) for name, values in runs.items()}
+    print(f"\nrecompute of {SIZE} cases, median of {ROUNDS} interleaved rounds "
+          f"(each: {', '.join(f'{name} ' + '/'.join(f'{v:.2f}' for v in values) for name, values in runs.items())})")
+    print(f"ours (load from PostgreSQL + statistics + figures + save): {median['ours']:.2f} s "
+          f"(load {median['load']:.2f} s, statistics {median['statistics']:.2f} s)")
+    print(f"R survival/stats on the exported dataset: {median['r']:.2f} s (start-up and CSV read included; "
+          f"statistics alone {median['r_statistics']:.2f} s)")
+    print(f"ratio ours / R: {median['ours'] / median['r']:.2f}; "
+          f"statistics alone: {median['statistics'] / median['r_statistics']:.2f}")
+    assert median["ours"] <= BUDGET_SECONDS
+    assert median["ours"] <= median["r"]
     # The same statistics on the same cases: our report sections (which also hold the apheresis labs R skips)
     # against R's.
-    assert stats_seconds <= r_stats
+    assert median["statistics"] <= median["r_statistics"]
