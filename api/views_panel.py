@@ -1,9 +1,9 @@
 """The panel's endpoints: applications (with the live tally), votes and decisions."""
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from accounts.roles import Role
@@ -55,12 +55,12 @@ class ApplicationViewSet(viewsets.ReadOnlyModelViewSet):
                    responses={201: VoteCastSerializer, 200: VoteCastSerializer, **_ERRORS})
     @action(detail=True, methods=["post"], url_path="votes", serializer_class=VoteCastSerializer)
     def votes(self, request, pk=None):
-        application = get_object_or_404(applications_visible_to(request.user), pk=pk)
+        if not applications_visible_to(request.user).filter(pk=pk).exists():
+            raise Http404("No such OOS application.")
         body = VoteInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        vote, created, decision = services.vote_cast(application_id=application.pk, user=request.user,
+        vote, created, decision = services.vote_cast(application_id=int(pk), user=request.user,
                                                      **body.validated_data)
-        vote = Vote.objects.select_related("member__user").get(pk=vote.pk)
         data = VoteCastSerializer(vote, context={"created": created, "decision": decision}).data
         return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -27,7 +27,7 @@ def diff(old: dict, new: dict) -> dict:
     return {k: [old.get(k), new.get(k)] for k in new if old.get(k) != new.get(k)}
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # in the caller's transaction: its failure is the caller's
 def audit_log(*, code: str, actor=None, obj=None, centre_code: str = "", changes: dict | None = None,
               context: dict | None = None, ip: str | None = None) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction (all or nothing)."""

@@ -19,7 +19,8 @@ def active_member_for(user, *, day: dt.date | None = None) -> PanelMember | None
     """The user's panel seat in force today, or None."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return PanelMember.objects.filter(_active_on(day or timezone.localdate()), user=user).first()
+    return (PanelMember.objects.filter(_active_on(day or timezone.localdate()), user=user)
+            .select_related("user").first())
 
 
 def eligible_members(application: OOSApplication, *, day: dt.date | None = None) -> QuerySet[PanelMember]:
@@ -125,9 +126,10 @@ def applications_voted_open(*, member: PanelMember) -> QuerySet[Vote]:
 def applications_recused_open(*, member: PanelMember) -> QuerySet[OOSApplication]:
     """Open applications the member is recused from (declared, automatic, or by affiliation)."""
     reason = Recusal.objects.filter(application=OuterRef("pk"), member=member).values("reason")[:1]
+    # Two semi-joins rather than a join to the recusals: no duplicate rows, so no DISTINCT to count.
+    declared = Recusal.objects.filter(member=member).values("application_id")
     return (OOSApplication.objects.filter(status__in=OPEN_STATUSES)
-            .filter(Q(recusals__member=member) | Q(centre__in=member.affiliations.all()))
-            .distinct()
+            .filter(Q(pk__in=declared) | Q(centre__in=member.affiliations.values("pk")))
             .annotate(recusal_reason=Subquery(reason))
             .select_related("case__product", "centre")
             .order_by("sla_due_at", "id"))

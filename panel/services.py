@@ -58,9 +58,10 @@ class AlreadyDecided(ApplicationNotOpen):
 
 
 def _lock_application(application_id: int) -> OOSApplication:
-    # The row lock that serialises everything done to one application; taken first, always.
+    # The row lock that serialises everything done to one application; taken first, always. The centre
+    # (for the audit entries) is read in the same query without being locked.
     try:
-        return OOSApplication.objects.select_for_update().get(pk=application_id)
+        return OOSApplication.objects.select_related("centre").select_for_update(of=("self",)).get(pk=application_id)
     except OOSApplication.DoesNotExist:
         raise DomainError("This OOS application does not exist.") from None
 

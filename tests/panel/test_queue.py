@@ -134,3 +134,23 @@ def test_queue_queries_do_not_grow_with_applications(client, panel, centre_a, su
     assert response.context["awaiting"].paginator.count == count // 3
     assert response.context["voted"].paginator.count == count // 3
     assert response.context["recused"].paginator.count == count // 3
+
+
+def test_a_long_queue_counts_up_to_the_cap_and_says_there_are_more(client, personas, panel, centre_a, submitter,
+                                                                   monkeypatch):
+    from panel import views_review
+
+    monkeypatch.setattr(views_review, "QUEUE_COUNT_CAP", 3)
+    monkeypatch.setattr(views_review, "QUEUE_PAGE_SIZE", 2)
+    for _ in range(5):
+        submit_application(centre_a, submitter, fail_viability=False)
+    client.force_login(personas["physician"])
+    response = client.get(QUEUE)
+    paginator = response.context["awaiting"].paginator
+    assert (paginator.capped, paginator.count, paginator.num_pages) == (True, 3, 2)
+    html = response.content.decode()
+    assert "Awaiting my vote <small class=\"muted\">(more than 3)</small>" in html
+    assert "Page 1 of 2 (the 3 most urgent listed)" in html
+    # Below the cap the count is exact.
+    assert response.context["voted"].paginator.count_label == "0"
+    assert not response.context["voted"].paginator.capped
