@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from panel import rules
@@ -15,12 +15,23 @@ def _active_on(day: dt.date) -> Q:
     return Q(active_from__lte=day) & (Q(active_to__isnull=True) | Q(active_to__gte=day))
 
 
-def active_member_for(user, *, day: dt.date | None = None) -> PanelMember | None:
-    """The user's panel seat in force today, or None."""
+def active_member_for(user, *, day: dt.date | None = None,
+                      recusal_for: OOSApplication | None = None) -> PanelMember | None:
+    """The user's panel seat in force today, or None.
+
+    With ``recusal_for`` (an application), the seat also carries ``declared_recusal`` and
+    ``affiliated``, read in the same query: whether it is recused from that application by a recusal
+    row, and whether it is affiliated with the submitting centre.
+    """
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return (PanelMember.objects.filter(_active_on(day or timezone.localdate()), user=user)
-            .select_related("user").first())
+    members = PanelMember.objects.filter(_active_on(day or timezone.localdate()), user=user).select_related("user")
+    if recusal_for is not None:
+        members = members.annotate(
+            declared_recusal=Exists(Recusal.objects.filter(member=OuterRef("pk"), application=recusal_for)),
+            affiliated=Exists(PanelMember.affiliations.through.objects.filter(
+                panelmember=OuterRef("pk"), centre_id=recusal_for.centre_id)))
+    return members.first()
 
 
 def eligible_members(application: OOSApplication, *, day: dt.date | None = None) -> QuerySet[PanelMember]:

@@ -287,11 +287,10 @@ def vote_cast(*, application_id: int, user, choice: str, comment: str = "") -> t
     # Lock first: every vote on this application waits here, so exactly one of them decides.
     application = _lock_application(application_id)
     _refuse_unless_under_review(application)
-    member = active_member_for(user)
+    member = active_member_for(user, recusal_for=application)
     if member is None or member.role not in VOTING_ROLES:
         raise NotEligible("Only an active panel physician or pharmacist can vote.")
-    if member.recusals.filter(application=application).exists() or \
-            member.affiliations.filter(pk=application.centre_id).exists():
+    if member.declared_recusal or member.affiliated:
         raise NotEligible("You are recused from this application and cannot vote on it.")
 
     now = timezone.now()

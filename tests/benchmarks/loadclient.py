@@ -105,7 +105,7 @@ def seed(applications: int, members: int, out: Path):
 
 # --- run -----------------------------------------------------------------------------------------
 
-async def _member(client, member, applications, deadline, samples, rng, think):
+async def _member(client, member, applications, deadline, samples, rng, think, measure_from):
     import httpx
 
     cookies = {"Cookie": f"sessionid={member['session']}", "X-Forwarded-Proto": "https"}
@@ -113,6 +113,8 @@ async def _member(client, member, applications, deadline, samples, rng, think):
     # Members work down the same list from nearby starting points: many vote on the same
     # applications at the same time, which is where a lost or doubled vote would show.
     order = applications[rng.randrange(0, 50):]
+    # Members arrive over the first pause, as people do, not all in the same millisecond.
+    await asyncio.sleep(rng.uniform(0, think))
     for application_id in order:
         if time.monotonic() >= deadline:
             return
@@ -131,23 +133,27 @@ async def _member(client, member, applications, deadline, samples, rng, think):
             except httpx.HTTPError as exc:
                 status, ok = type(exc).__name__, False
             samples.append((endpoint, (time.perf_counter() - started) * 1000, status, ok,
-                            member["username"], application_id))
+                            member["username"], application_id, time.monotonic() >= measure_from))
             # A member reads the page before the next click; 0 makes every member a closed loop
             # that measures the server's saturation instead of people using it.
             if think:
                 await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
 
 
-async def _run(url, creds, seconds, seed_value, think):
+async def _run(url, creds, seconds, seed_value, think, warmup):
     import httpx
 
     rng = random.Random(seed_value)
     samples = []
-    deadline = time.monotonic() + seconds
+    # The first ``warmup`` seconds run the same way but are not timed: each worker's first requests open
+    # its database connection and fill its caches, which says nothing about the system in service.
+    measure_from = time.monotonic() + warmup
+    deadline = measure_from + seconds
     limits = httpx.Limits(max_connections=len(creds["members"]) * 2)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         await asyncio.gather(*(
-            _member(client, member, creds["applications"], deadline, samples, random.Random(rng.random()), think)
+            _member(client, member, creds["applications"], deadline, samples, random.Random(rng.random()), think,
+                    measure_from)
             for member in creds["members"]))
     return samples
 
@@ -177,14 +183,15 @@ def summarise(samples, seconds):
     return report
 
 
-def run(url, creds_path: Path, seconds: float, out: Path, seed_value: int, think: float = 0.0):
+def run(url, creds_path: Path, seconds: float, out: Path, seed_value: int, think: float = 0.0,
+        warmup: float = 0.0):
     creds = json.loads(creds_path.read_text(encoding="utf-8"))
-    started = time.monotonic()
-    samples = asyncio.run(_run(url, creds, seconds, seed_value, think))
-    elapsed = time.monotonic() - started
+    samples = asyncio.run(_run(url, creds, seconds, seed_value, think, warmup))
+    # Latencies of the measured window only; the result check covers every vote, warm-up included.
     created = [(s[4], s[5]) for s in samples if s[0] == "vote POST" and s[2] == 201]
-    out.write_text(json.dumps({"seconds": elapsed, "summary": summarise(samples, elapsed), "created": created}),
-                   encoding="utf-8")
+    measured = [s for s in samples if s[6]]
+    out.write_text(json.dumps({"seconds": seconds, "warmup_seconds": warmup, "summary": summarise(measured, seconds),
+                               "created": created}), encoding="utf-8")
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -244,6 +251,7 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--think", type=float, default=0.0, help="mean seconds a member pauses between requests")
+    p.add_argument("--warmup", type=float, default=0.0, help="seconds run before timing starts")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("check")
     p.add_argument("--results", type=Path, required=True)
@@ -251,7 +259,7 @@ def main(argv=None):
     if options.command == "seed":
         seed(options.applications, options.members, options.out)
     elif options.command == "run":
-        run(options.url, options.creds, options.seconds, options.out, options.seed, options.think)
+        run(options.url, options.creds, options.seconds, options.out, options.seed, options.think, options.warmup)
     else:
         check(options.results)
 
