@@ -18,9 +18,11 @@ from tests.faults.procs import ROOT, Gunicorn, RedisServer, need, service_env
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", 60))
 APPLICATIONS = int(os.environ.get("LOAD_APPLICATIONS", 10_000))
-# Mean pause between a member's requests (reading the queue, then the application): people, not a
-# closed loop. LOAD_THINK_SECONDS=0 measures saturation throughput instead.
-THINK = float(os.environ.get("LOAD_THINK_SECONDS", 0.5))
+# Mean pause between a member's requests, uniform between half and one and a half times it: people
+# reading the queue, then voting, not a closed loop. 2 s (the 20 members together: about 10 requests a
+# second) is already brisker than a member reading an application before voting. Faster paces measure
+# capacity: LOAD_THINK_SECONDS=1 or 0.5 (about 19 and 35 requests a second), 0 for saturation.
+THINK = float(os.environ.get("LOAD_THINK_SECONDS", 2))
 # Run, untimed, before the measured 60 s (every worker's first requests: connection, caches).
 WARMUP = float(os.environ.get("LOAD_WARMUP_SECONDS", 5))
 GOALS = {"vote POST": 50.0, "queue page": 100.0}
