@@ -39,7 +39,7 @@ from panel.selectors import (
 
 READ_ROLES = frozenset({*PANEL_ROLES, Role.OPS_MANAGER, Role.ADMIN})
 QUEUE_PAGE_SIZE = 20
-# A queue section counts up to this many applications and reads "1000+" beyond: the exact count of a
+# A queue section counts up to this many applications and reads "more than 1,000" beyond: the exact count of a
 # registry-sized backlog costs a scan of all of it on every visit (20 ms at 10,000), the page 1 ms.
 QUEUE_COUNT_CAP = 1000
 # What a queue row shows (the table, the SLA state), and nothing heavier: no JSON snapshots, no letter.

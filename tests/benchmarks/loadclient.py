@@ -124,6 +124,7 @@ async def _member(client, member, applications, deadline, samples, rng, think, m
                 f"/api/v1/applications/{a}/votes/", headers=api,
                 json={"choice": rng.choices(["approve", "decline", "abstain"], weights=[80, 10, 10])[0]})),
         ):
+            measured = time.monotonic() >= measure_from  # timed if it starts after the warm-up
             started = time.perf_counter()
             try:
                 response = await call()
@@ -133,7 +134,7 @@ async def _member(client, member, applications, deadline, samples, rng, think, m
             except httpx.HTTPError as exc:
                 status, ok = type(exc).__name__, False
             samples.append((endpoint, (time.perf_counter() - started) * 1000, status, ok,
-                            member["username"], application_id, time.monotonic() >= measure_from))
+                            member["username"], application_id, measured))
             # A member reads the page before the next click; 0 makes every member a closed loop
             # that measures the server's saturation instead of people using it.
             if think:
