@@ -9,7 +9,7 @@ each wait for a connection timeout.
 import logging
 import time
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -18,8 +18,25 @@ _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 RETRY_AFTER_SECONDS = 5.0
 
 
+class ReusingRedisCacheClient(RedisCacheClient):
+    """Django's client builds a ``redis.Redis`` object (some 170 dictionary writes) for every cache
+    call, four times per throttled API request; one per connection pool serves them all (they are
+    thread-safe and share the pool's connections)."""
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        clients = self.__dict__.setdefault("_clients", {})
+        if index not in clients:
+            clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return clients[index]
+
+
 class ResilientRedisCache(RedisCache):
     _down_until = 0.0
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = ReusingRedisCacheClient
 
     def _guard(self, method, default, *args, **kwargs):
         if self._down_until and time.monotonic() < self._down_until:

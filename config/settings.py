@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.sessions.SessionRefreshMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.two_factor.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -128,7 +129,8 @@ TWO_FACTOR_REQUIRED = True
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="OOS CAR-T Panel")
 # Clinical data on shared ward computers: sessions end after 30 minutes without activity.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# Each request moves the end on, written at most once a minute (accounts/sessions.py).
+SESSION_REFRESH_SECONDS = env.int("SESSION_REFRESH_SECONDS", default=60)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

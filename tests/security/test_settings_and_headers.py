@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+
+from accounts.sessions import REFRESHED_AT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,24 +108,52 @@ def test_htmx_does_not_inject_its_indicator_style():
     assert ".htmx-indicator" in (ROOT / "static" / "css" / "app.css").read_text(encoding="utf-8")
 
 
+def _age_refresh(seconds):
+    # As if the session had last been written ``seconds`` ago (its end is set separately).
+    store = SessionStore(session_key=Session.objects.get().session_key)
+    store[REFRESHED_AT] -= seconds
+    store.save()
+
+
 @pytest.mark.django_db
 def test_a_session_ends_after_thirty_idle_minutes(client, personas):
-    assert settings.SESSION_COOKIE_AGE == 30 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
+    assert settings.SESSION_COOKIE_AGE == 30 * 60 and settings.SESSION_REFRESH_SECONDS == 60
     client.force_login(personas["centre_a"])
     response = client.get("/")
     assert response.status_code == 200
     assert response.cookies["sessionid"]["max-age"] == 1800
     session = Session.objects.get()
-    # Each request moves the end 30 minutes on (idle timeout, not a fixed lifetime).
+    # Each request moves the end 30 minutes on (idle timeout, not a fixed lifetime) ...
     assert abs((session.expire_date - timezone.now()) - timedelta(minutes=30)) < timedelta(seconds=30)
+    _age_refresh(61)
     Session.objects.update(expire_date=timezone.now() + timedelta(minutes=1))
     assert client.get("/").status_code == 200
     assert Session.objects.get().expire_date > timezone.now() + timedelta(minutes=29)
+    # ... written at most once a minute: a request soon after the last write leaves the end where it is.
+    Session.objects.update(expire_date=timezone.now() + timedelta(minutes=5))
+    assert client.get("/").status_code == 200
+    assert Session.objects.get().expire_date < timezone.now() + timedelta(minutes=6)
     # Thirty-one minutes without a request: the session has expired.
     Session.objects.update(expire_date=timezone.now() - timedelta(minutes=1))
     response = client.get("/cases/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_a_page_view_between_refreshes_writes_no_session(client, personas):
+    client.force_login(personas["centre_a"])
+    client.get("/")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/cases/").status_code == 200
+    assert not [q for q in queries.captured_queries if "django_session" in q["sql"]
+                and not q["sql"].startswith("SELECT")]
+
+
+@pytest.mark.django_db
+def test_an_anonymous_visit_creates_no_session(client):
+    assert client.get("/accounts/login/").status_code == 200
+    assert not Session.objects.exists()
 
 
 @pytest.mark.django_db
