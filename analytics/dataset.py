@@ -285,7 +285,7 @@ def load_analysis_data(*, labs: bool = True, **filters) -> AnalysisData:
     # (default work_mem) in about four times as long.
     order = np.lexsort((raw["id"].to_numpy(), _dates(raw, "approval_date").to_numpy()))
     raw = raw.take(order).reset_index(drop=True)
-    whole = len(raw) >= WHOLE_TABLE_SHARE * Case.objects.count() if len(raw) else False
+    whole = len(raw) > 0 and len(raw) >= WHOLE_TABLE_SHARE * Case.objects.count()
     raw, attempt_rows = _raw_cases(cases, raw, whole)
     public_ids = pd.Series(raw["public_id"].to_numpy(), index=raw["id"].to_numpy())
     failed = ManufacturingAttempt.objects.filter(case__in=cases.values("pk"), outcome__in=c.FAILED_OUTCOMES,

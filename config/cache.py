@@ -23,12 +23,15 @@ class ReusingRedisCacheClient(RedisCacheClient):
     call, four times per throttled API request; one per connection pool serves them all (they are
     thread-safe and share the pool's connections)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)
-        clients = self.__dict__.setdefault("_clients", {})
-        if index not in clients:
-            clients[index] = self._client(connection_pool=self._get_connection_pool(write))
-        return clients[index]
+        if index not in self._clients:
+            self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return self._clients[index]
 
 
 class ResilientRedisCache(RedisCache):
