@@ -9,4 +9,4 @@ RUN DEMO_MODE=1 python manage.py collectstatic --noinput
 RUN useradd --system --home /app app && mkdir -p /app/var/private && chown -R app /app/var
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application"]

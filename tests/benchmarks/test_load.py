@@ -8,6 +8,7 @@ printed. Correctness is asserted; the latency goals are asserted with BENCH_STRI
 
 import json
 import os
+import runpy
 import secrets
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def test_twenty_members_browse_and_vote_for_a_minute(tmp_path):
         creds = tmp_path / "creds.json"
         print("\n" + _python(["-m", "tests.benchmarks.loadclient", "seed", "--applications", str(APPLICATIONS),
                               "--members", "20", "--out", str(creds)], env).strip())
-        server = Gunicorn(env, workers=4, threads=1, log=tmp_path / "gunicorn.log").start()
+        server = Gunicorn(env, log=tmp_path / "gunicorn.log").start()  # the deployed configuration
         results = tmp_path / "results.json"
         _python(["-m", "tests.benchmarks.loadclient", "run", "--url", server.url, "--creds", str(creds),
                  "--seconds", str(SECONDS), "--think", str(THINK), "--warmup", str(WARMUP), "--out", str(results)],
@@ -81,7 +82,8 @@ def test_twenty_members_browse_and_vote_for_a_minute(tmp_path):
     outcome = json.loads(_python(["-m", "tests.benchmarks.loadclient", "check", "--results", str(results)],
                                  env).strip().splitlines()[-1])
     summary = json.loads(results.read_text())["summary"]
-    print(f"gunicorn 4 sync workers, 20 members, {SECONDS:.0f} s after {WARMUP:.0f} s of warm-up, "
+    workers = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
+    print(f"gunicorn {workers} sync workers, 20 members, {SECONDS:.0f} s after {WARMUP:.0f} s of warm-up, "
           f"{APPLICATIONS} applications, think time {THINK} s")
     print(f"{'endpoint':<12} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
           f"{'errors':>6}  goal p95")

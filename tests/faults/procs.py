@@ -99,9 +99,11 @@ def service_env(database_url: str, redis_url: str = "", **extra) -> dict:
 
 
 class Gunicorn:
-    def __init__(self, env: dict, workers: int = 2, threads: int = 1, log: Path | None = None):
+    """gunicorn as deployed (``gunicorn.conf.py``), on a free local port; ``workers`` overrides the file's."""
+
+    def __init__(self, env: dict, workers: int | None = None, log: Path | None = None):
         self.port = free_port()
-        self.env, self.workers, self.threads, self.log = env, workers, threads, log
+        self.env, self.workers, self.log = env, workers, log
         self.process = None
 
     @property
@@ -110,9 +112,10 @@ class Gunicorn:
 
     def start(self, timeout: float = 60.0):
         out = open(self.log, "w") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        command = [str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                   "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "60",
-                   "--access-logfile", "-" if self.log else "/dev/null"]
+        command = [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "config.wsgi:application",
+                   "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-" if self.log else "/dev/null"]
+        if self.workers is not None:
+            command += ["--workers", str(self.workers)]
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         wait_until(lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code in (200, 503),
