@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from psycopg import pq
 
@@ -273,10 +274,31 @@ def _first_labs(compared: pd.Series) -> pd.DataFrame:
     return rows
 
 
+@contextmanager
+def consistent_snapshot():
+    """A read-only REPEATABLE READ transaction on PostgreSQL: every query inside sees the registry as of
+    one moment, however long the reads take and whatever is written meanwhile.
+
+    Only a transaction of its own can set its isolation: inside an outer atomic block (a recompute's
+    snapshot, a test) the reads join that transaction as it is.
+    """
+    own_transaction = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and own_transaction:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
 def load_analysis_data(*, labs: bool = True, **filters) -> AnalysisData:
     """The dataset, attempt and failure-reason rows of the cases ``case_filter(**filters)`` selects and, with
     ``labs``, the first-apheresis labs of the cases the report compares (manufacturing failures and
-    controls), from flat ``values_list`` queries, one per table."""
+    controls), from flat ``values_list`` queries, one per table, all read in one ``consistent_snapshot``."""
+    with consistent_snapshot():
+        return _read_analysis_data(labs=labs, filters=filters)
+
+
+def _read_analysis_data(*, labs: bool, filters: dict) -> AnalysisData:
     cases = Case.objects.filter(case_filter(**filters))
     raw = query_frame(cases.order_by().values_list(*_CASE_FIELDS), _CASE_FIELDS,
                       numeric=("id", "patient_id", "ecog", "prior_lines"),

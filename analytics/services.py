@@ -13,12 +13,12 @@ import os
 import time
 import traceback
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from analytics import cohorts as c
 from analytics import filters as f
-from analytics.dataset import load_analysis_data, write_csv
+from analytics.dataset import consistent_snapshot, load_analysis_data, write_csv
 from analytics.locks import lock_is_free, recompute_lock
 from analytics.models import CohortReport, MatchedControlPair, MatchedControlSet, RecomputeLock, ReportStatus
 from analytics.plots import build_plots
@@ -153,12 +153,7 @@ def _finish_failed(snapshot: CohortReport, message: str) -> None:
 
 def _load(filters: dict):
     """The analysis data and the control set it used, read in one consistent snapshot where possible."""
-    # Only a transaction of its own can change isolation (inside an outer one, e.g. a test, it reads as is).
-    own_transaction = not connection.in_atomic_block
-    with transaction.atomic():
-        if connection.vendor == "postgresql" and own_transaction:
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with consistent_snapshot():
         as_of = timezone.now()
         control_set = MatchedControlSet.objects.filter(is_current=True).first()
         data = load_analysis_data(**f.loader_arguments(filters))
