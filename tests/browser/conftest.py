@@ -34,15 +34,25 @@ def browser():
         browser.close()
 
 
+def _is_csp_violation(text: str) -> bool:
+    return "Content Security Policy" in text or "Content-Security-Policy" in text
+
+
 @pytest.fixture
 def new_page(browser, live_server):
-    """A fresh browser context per user: each person has their own cookies."""
-    contexts = []
+    """A fresh browser context per user: each person has their own cookies.
+
+    Every page runs under the site's real Content-Security-Policy, and any violation Chromium reports
+    (an inline style or script that htmx or a template slipped in, a blocked resource) fails the test.
+    """
+    contexts, violations = [], []
 
     def make(username=None, password="a-long-test-password"):
         context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
         contexts.append(context)
         page = context.new_page()
+        page.on("console", lambda message: violations.append(f"{page.url}: {message.text}")
+                if _is_csp_violation(message.text) else None)
         page.set_default_timeout(15_000)
         if username:
             page.goto("/accounts/login/")
@@ -57,6 +67,7 @@ def new_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+    assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 def _complete_two_factor(page, username):

@@ -293,10 +293,15 @@ def test_without_reset_a_non_empty_registry_is_refused(registry):
 
 
 @pytest.mark.django_db
-def test_if_empty_does_nothing_when_cases_exist(registry, capsys):
+def test_if_empty_does_nothing_when_cases_exist_and_still_prints_the_demo_logins(registry, capsys, settings):
+    # A second `make run` loads nothing, and the newcomer still sees how to log in.
+    settings.DEMO_MODE = True
     before = m.Case.objects.count()
     call_command("seed_demo", "--if-empty", "--seed", "99")
-    assert "nothing loaded" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nothing loaded" in out
+    assert "Demo logins (password for all: demo-panel-2026)" in out
+    assert "  physician1     panel_physician" in out and "demo_totp physician1" in out
     assert m.Case.objects.count() == before
 
 

@@ -28,6 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, seed, size, reset, if_empty, logins_json, **options):
         if if_empty and not reset and not registry_is_empty():
             self.stdout.write("The registry already holds cases; nothing loaded (--if-empty).")
+            self._print_logins(demo_logins())
             return
         started = time.perf_counter()
         try:
@@ -53,7 +54,14 @@ class Command(BaseCommand):
         if logins_json:
             logins_json.write_text(json.dumps(logins, indent=2) + "\n", encoding="utf-8")
             self.stdout.write(f"Demo logins written to {logins_json}.")
-        if settings.DEMO_MODE:
-            self.stdout.write(f"Demo logins (password for all: {logins[0]['password']}):")
-            for login in logins:
-                self.stdout.write(f"  {login['username']:<14} {login['role']:<17} {login['centre'] or '-'}")
+        self._print_logins(logins)
+
+    def _print_logins(self, logins):
+        if not settings.DEMO_MODE or not logins:
+            return
+        self.stdout.write(f"Demo logins (password for all: {logins[0]['password']}):")
+        for login in logins:
+            self.stdout.write(f"  {login['username']:<14} {login['role']:<17} {login['centre'] or '-'}")
+        self.stdout.write("Panel members, ops and admin then enter a code from an authenticator app: scan the QR "
+                          "code shown at first login, or run `.venv/bin/python manage.py demo_totp physician1` "
+                          "for the code valid now.")
