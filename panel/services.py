@@ -152,9 +152,20 @@ def dose_verdict(attempt: ManufacturingAttempt) -> dict:
 _failed_parameters, _dose_verdict = failed_parameters, dose_verdict
 
 
+def missing_for_submission(application: OOSApplication) -> dict[str, str]:
+    """What the draft still lacks before the panel can consider it: {field: message}."""
+    missing = {}
+    if not application.clinical_justification.strip():
+        missing["clinical_justification"] = "Give the clinical justification: why this product should be infused."
+    if not application.contact.strip():
+        missing["contact"] = "Name who the panel should contact at the centre (name and telephone)."
+    return missing
+
+
 @transaction.atomic
 def application_submit(*, application_id: int, user) -> OOSApplication:
-    """Submit a draft: snapshot the facts the panel decides on, recuse affiliated members, start the SLA.
+    """Submit a complete draft: snapshot the facts the panel decides on, recuse affiliated members, start
+    the SLA. A draft without a clinical justification or a contact is refused (``missing_for_submission``).
 
     There is no triage step today, so the application goes straight on to ``under_review``; both
     transitions are kept in its history.
@@ -163,6 +174,10 @@ def application_submit(*, application_id: int, user) -> OOSApplication:
     _check_centre_user(user, application.centre_id, "submit")
     if application.status != ApplicationStatus.DRAFT:
         raise ApplicationNotOpen("Only a draft application can be submitted.")
+    missing = missing_for_submission(application)
+    if missing:
+        field, message = next(iter(missing.items()))
+        raise DomainError(message, field=field)
     attempt = ManufacturingAttempt.objects.select_related("case__product", "case__patient").get(
         pk=application.attempt_id)
     now = timezone.now()

@@ -130,28 +130,14 @@ def application_update_draft(*, application_id: int, user, clinical_justificatio
     return application
 
 
-def missing_for_submission(application: OOSApplication) -> dict[str, str]:
-    """What the draft still lacks before the panel can consider it: {field: message}."""
-    missing = {}
-    if not application.clinical_justification.strip():
-        missing["clinical_justification"] = "Give the clinical justification: why this product should be infused."
-    if not application.contact.strip():
-        missing["contact"] = "Name who the panel should contact at the centre (name and telephone)."
-    return missing
+# What a draft still lacks, for the centre's submit page; the core service applies the same check.
+missing_for_submission = services.missing_for_submission
 
 
-@transaction.atomic
 def application_submit(*, application_id: int, user) -> OOSApplication:
-    """Submit the centre's draft once it is complete; the panel's submission (facts, recusals, SLA,
-    notification of the eligible members) is ``panel.services.application_submit``."""
-    application = _lock_application(application_id)
-    _check_centre_user(user, application.centre_id, "submit")
-    if application.status != ApplicationStatus.DRAFT:
-        raise ApplicationNotOpen("This application has already been submitted.")
-    missing = missing_for_submission(application)
-    if missing:
-        field, message = next(iter(missing.items()))
-        raise DomainError(message, field=field)
+    """Submit the centre's draft once it is complete (``missing_for_submission``): the panel's submission
+    (facts, recusals, SLA, notification of the eligible members) is ``panel.services.application_submit``,
+    which refuses an incomplete draft whoever calls it."""
     return services.application_submit(application_id=application_id, user=user)
 
 

@@ -22,7 +22,8 @@ def submitted(centre, submitter=None, **draft):
     submitter = submitter or UserFactory(role=Role.CENTRE_USER, centre=centre)
     attempt = OOSAttemptFactory(apheresis__case__patient__centre=centre, viable_car_t_dose=1.2e8)
     application = services.application_create_draft(user=submitter, attempt=attempt,
-                                                    clinical_justification="Refractory disease", **draft)
+                                                    clinical_justification="Refractory disease",
+                                                    **{"contact": "Dr A, 0100", **draft})
     return services.application_submit(application_id=application.pk, user=submitter)
 
 

@@ -43,7 +43,8 @@ def test_fifty_concurrent_votes_make_exactly_one_decision():
     submitter = UserFactory(role=Role.CENTRE_USER, centre=attempt.case.centre)
     members = ([PanelMemberFactory(role=MemberRole.PHYSICIAN) for _ in range(PHYSICIANS)]
                + [PanelMemberFactory(role=MemberRole.PHARMACIST) for _ in range(PHARMACISTS)])
-    draft = services.application_create_draft(user=submitter, attempt=attempt)
+    draft = services.application_create_draft(user=submitter, attempt=attempt, clinical_justification="Refractory",
+                                              contact="Dr A, 0100")
     application = services.application_submit(application_id=draft.pk, user=submitter)
 
     barrier = threading.Barrier(len(members))

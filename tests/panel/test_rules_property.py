@@ -168,7 +168,8 @@ def _run(scenario: Scenario) -> None:
     submitter = UserFactory(role=Role.CENTRE_USER, centre=centre)
     members = _make_panel(scenario.seats, centre)
     attempt = OOSAttemptFactory(apheresis__case__patient__centre=centre)
-    draft = services.application_create_draft(user=submitter, attempt=attempt)
+    draft = services.application_create_draft(user=submitter, attempt=attempt, clinical_justification="Refractory",
+                                              contact="Dr A, 0100")
     application = services.application_submit(application_id=draft.pk, user=submitter)
     expected = Expected(seats=[Seat(**vars(seat)) for seat in scenario.seats])
 

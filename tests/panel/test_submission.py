@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from cases.errors import DomainError
 from cases.models import ReleaseParameter, ReleaseResult
 from notifications.models import Channel, OutboxMessage
-from panel import review, submission
+from panel import review, services, submission
 from panel.models import ApplicationStatus, Attachment, InformationRequest, MemberRole, OOSApplication
 from panel.services import ApplicationNotOpen
 from panel.sla import due_after_pause
@@ -127,13 +127,17 @@ def test_only_the_centre_edits_its_draft(personas, persona):
 
 @pytest.mark.parametrize(("values", "field"), [({"clinical_justification": "  "}, "clinical_justification"),
                                                ({"contact": ""}, "contact")])
-def test_an_incomplete_draft_cannot_be_submitted(personas, values, field):
+@pytest.mark.parametrize("submit", [submission.application_submit, services.application_submit],
+                         ids=["centre pages", "core service"])
+def test_an_incomplete_draft_cannot_be_submitted(personas, values, field, submit):
+    # The core service refuses it too: no caller (the demo loader, a future API) can skip the check.
     draft = draft_for(personas["centre_a"], **values)
     with pytest.raises(DomainError) as error:
-        submission.application_submit(application_id=draft.pk, user=personas["centre_a"])
+        submit(application_id=draft.pk, user=personas["centre_a"])
     assert error.value.field == field
     draft.refresh_from_db()
-    assert draft.status == ApplicationStatus.DRAFT
+    assert draft.status == ApplicationStatus.DRAFT and draft.submitted_at is None
+    assert not AuditEvent.objects.filter(code="panel.application.submitted").exists()
 
 
 def test_submission_snapshots_the_failed_parameters_and_notifies_only_eligible_members(personas, voting_panel):
