@@ -16,7 +16,7 @@ AUDIT_EVENTS = {
 
 # Modules that declare their own ``AUDIT_EVENTS``; a module not installed yet is skipped.
 _SOURCES = ("cases.services", "panel.submission", "panel.review", "panel.communication", "accounts.two_factor",
-            "panel.membership", "panel.reminders", "analytics.report")
+            "panel.membership", "panel.reminders", "panel.files", "analytics.report")
 
 # Groups offered as one choice on the audit pages (a code prefix).
 GROUPS = [

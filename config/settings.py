@@ -196,6 +196,8 @@ CELERY_BEAT_SCHEDULE = {
     "panel-reminders": {"task": "panel.tasks.send_panel_reminders", "schedule": 30 * 60.0},
     # The unfiltered registry report, rebuilt nightly at 02:30 (skipped while another recompute runs).
     "nightly-report": {"task": "analytics.tasks.nightly_recompute", "schedule": crontab(hour=2, minute=30)},
+    # PDFs left on disk by uploads whose transaction rolled back, removed once they are a day old.
+    "orphan-files": {"task": "panel.tasks.remove_orphan_panel_files", "schedule": crontab(hour=3, minute=15)},
 }
 
 REST_FRAMEWORK = {
