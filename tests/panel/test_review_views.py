@@ -86,6 +86,8 @@ def test_review_page_shows_what_a_voter_needs_without_identifiers(client, person
     assert "Cell viability" in html or "viability" in html.lower()
     assert "61" in html  # the failed value from the submission snapshot
     assert "Within the SmPC range" in html
+    # Cell counts as clinicians write them (the case page's notation), never 1.2e+08.
+    assert "1.2 ×10⁸ viable CAR+ T cells" in html and "e+0" not in html
     assert "Refractory LBCL" in html
     assert 'name="choice"' in html and 'value="abstain"' in html
     assert response.context["tally"]["eligible"] == 8
