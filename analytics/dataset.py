@@ -283,7 +283,7 @@ def consistent_snapshot():
     snapshot, a test) the reads join that transaction as it is.
     """
     own_transaction = not connection.in_atomic_block
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # reads only: nested, no savepoint round trips
         if connection.vendor == "postgresql" and own_transaction:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
